@@ -1,0 +1,1 @@
+"""The ``medseg`` command line: one sub-command per pipeline stage."""

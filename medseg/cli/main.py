@@ -1,0 +1,96 @@
+"""Entry point of the ``medseg`` command.
+
+Each sub-command lives in its own module under ``medseg.cli`` and exposes
+``register(subparsers)``, which adds its parser and sets ``func`` to a callable taking the
+parsed arguments and returning an exit code. Errors derived from
+:class:`medseg.errors.MedsegError` are printed as one plain line; a traceback is shown
+only with ``--debug``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from medseg import __version__
+from medseg.errors import MedsegError
+
+#: Modules that contribute sub-commands, in the order ``--help`` lists them.
+COMMAND_MODULES = (
+    "medseg.cli.convert",
+    "medseg.cli.check",
+    "medseg.cli.ingest",
+    "medseg.cli.phantoms",
+    "medseg.cli.splits",
+    "medseg.cli.ears",
+    "medseg.cli.lv",
+    "medseg.cli.report",
+)
+
+EXIT_USER_ERROR = 2
+EXIT_INTERNAL_ERROR = 3
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """Keeps the examples in epilogs as written and shows defaults."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="medseg",
+        formatter_class=HelpFormatter,
+        description="Inner-ear localisation in head CT and LV myocardium segmentation in cine MR.",
+        epilog="example:\n  medseg convert dicom_folder/ ct.nii.gz\n  medseg check ct.nii.gz --modality ct",
+    )
+    parser.add_argument("--version", action="version", version=f"medseg {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks")
+    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module_name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as error:
+            if error.name == module_name:
+                continue
+            raise
+        module.register(subparsers, HelpFormatter)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.WARNING if args.quiet else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return EXIT_USER_ERROR
+    try:
+        return int(args.func(args) or 0)
+    except MedsegError as error:
+        if args.debug:
+            raise
+        print(f"medseg {args.command}: error: {error}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print(f"medseg {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:  # noqa: BLE001 - last line of defence for the user
+        if args.debug:
+            raise
+        print(
+            f"medseg {args.command}: internal error: {type(error).__name__}: {error} "
+            "(rerun with --debug for the traceback, and please report it)",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL_ERROR
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Reading and writing images, DICOM series, cine studies, landmarks and contours."""

@@ -1,0 +1,85 @@
+"""Atomic file output: write to a temporary sibling, then rename into place.
+
+A job that fails part-way leaves no half-written file behind, only the old one (if any).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+
+def _temporary_sibling(path: Path, is_dir: bool = False) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Keep the full suffix (".nii.gz") so that writers that choose a format by name work.
+    name = f".{path.name}.tmp-{os.getpid()}-{next(tempfile._get_candidate_names())}"
+    if is_dir:
+        return path.parent / name
+    suffix = "".join(path.suffixes)
+    return path.parent / (name + suffix)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; rename it onto ``path`` on success.
+
+    Args:
+        path: the final file path.
+
+    Yields:
+        A temporary path in the same folder with the same suffixes.
+    """
+    final = Path(path)
+    tmp = _temporary_sibling(final)
+    try:
+        yield tmp
+        os.replace(tmp, final)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary folder next to ``path``; it replaces ``path`` on success."""
+    final = Path(path)
+    tmp = _temporary_sibling(final, is_dir=True)
+    tmp.mkdir(parents=True)
+    try:
+        yield tmp
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def write_text(path: str | os.PathLike[str], text: str) -> Path:
+    """Write ``text`` to ``path`` atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(path)
+
+
+def write_json(path: str | os.PathLike[str], data: Any) -> Path:
+    """Write ``data`` as indented JSON to ``path`` atomically."""
+    return write_text(path, json.dumps(data, indent=2, sort_keys=False, default=_json_default) + "\n")
+
+
+def _json_default(value: Any) -> Any:
+    import numpy as np
+
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot write {type(value).__name__} as JSON")

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Install medseg into a local virtual environment (.venv) next to this file's project.
+#
+#   bash scripts/install.sh          # runtime: medseg, snakemake, torch, monai, SimpleITK ...
+#   bash scripts/install.sh --dev    # the same plus the test tools
+#
+# torch: a torch already importable by $PYTHON (or already in .venv) is kept as it is.
+# Otherwise torch==$MEDSEG_TORCH_VERSION is installed. On a machine without an NVIDIA
+# GPU, set MEDSEG_TORCH_INDEX=https://download.pytorch.org/whl/cpu (or pre-install a CPU
+# torch) so that pip does not fetch a multi-GB CUDA build.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$here"
+extras=""
+[[ "${1:-}" == "--dev" ]] && extras="[dev]"
+
+PYTHON="${PYTHON:-}"
+if [[ -z "$PYTHON" ]]; then
+    for candidate in python3.11 python3.12 python3.10 python3; do
+        if command -v "$candidate" >/dev/null 2>&1; then PYTHON="$candidate"; break; fi
+    done
+fi
+[[ -n "$PYTHON" ]] || { echo "install: no python3 found; set PYTHON=/path/to/python3.11" >&2; exit 1; }
+"$PYTHON" - <<'PY' || { echo "install: medseg needs Python >= 3.10 (found $("$PYTHON" --version 2>&1))" >&2; exit 1; }
+import sys
+sys.exit(0 if sys.version_info >= (3, 10) else 1)
+PY
+
+venv=".venv"
+if [[ ! -x "$venv/bin/python" ]]; then
+    if "$PYTHON" -c "import torch" >/dev/null 2>&1; then
+        echo "install: keeping the torch of $PYTHON ($("$PYTHON" -c 'import torch; print(torch.__version__)'))"
+        "$PYTHON" -m venv --system-site-packages "$venv"
+    else
+        "$PYTHON" -m venv "$venv"
+    fi
+fi
+pip=("$venv/bin/python" -m pip --disable-pip-version-check)
+
+if "$venv/bin/python" -c "import torch" >/dev/null 2>&1; then
+    torch_version="$("$venv/bin/python" -c 'import torch; print(torch.__version__.split("+")[0])')"
+    echo "install: torch $torch_version present, kept"
+else
+    torch_version="${MEDSEG_TORCH_VERSION:-2.13.0}"
+    index_args=()
+    [[ -n "${MEDSEG_TORCH_INDEX:-}" ]] && index_args=(--index-url "$MEDSEG_TORCH_INDEX")
+    echo "install: installing torch==$torch_version"
+    "${pip[@]}" install -q "${index_args[@]}" "torch==$torch_version"
+fi
+
+# Pin the torch in place so that no dependency can swap it for another build.
+constraints="$(mktemp)"
+trap 'rm -f "$constraints"' EXIT
+"$venv/bin/python" -W ignore -c 'import torch; print("torch==" + torch.__version__)' > "$constraints"
+"${pip[@]}" install -q -c "$constraints" -e ".${extras}"
+echo "install: done; run tools as .venv/bin/snakemake, .venv/bin/medseg (or: source .venv/bin/activate)"
