@@ -25,6 +25,8 @@ COMMAND_MODULES = (
     "medseg.cli.ingest",
     "medseg.cli.phantoms",
     "medseg.cli.splits",
+    "medseg.cli.table",
+    "medseg.cli.cohort",
     "medseg.cli.ears",
     "medseg.cli.lv",
     "medseg.cli.report",

@@ -1,0 +1,30 @@
+# medseg study: `snakemake --cores 8` runs the demo study; `--configfile configs/X.yaml` another.
+import sys
+from pathlib import Path
+
+from snakemake.utils import min_version, validate
+
+min_version("8.0")
+
+if not config:
+
+    configfile: "configs/demo.yaml"
+
+
+validate(config, "workflow/schemas/config.schema.yaml")
+
+
+report: "workflow/report/workflow.rst"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/cohort.smk"
+include: "workflow/rules/ears.smk"
+include: "workflow/rules/lv.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    input:
+        study_targets,
+    default_target: True

@@ -1,0 +1,60 @@
+"""Loading a study config file (YAML) for the ``medseg`` sub-commands.
+
+Snakemake validates the config against ``workflow/schemas/config.schema.yaml`` and writes
+the resolved file every rule reads; a config given directly to a sub-command is validated
+against the same schema here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from medseg.errors import ConfigError
+
+SCHEMA = Path(__file__).resolve().parent.parent / "workflow" / "schemas" / "config.schema.yaml"
+
+
+def load_config(path: str | Path, validate: bool = True) -> dict[str, Any]:
+    """Read a YAML config and (by default) validate it, filling in schema defaults.
+
+    Raises:
+        ConfigError: the file is missing, not YAML, or fails the schema (the message names
+            the offending key).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist")
+    try:
+        config = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as error:
+        raise ConfigError(f"config file {path} is not valid YAML: {error}") from error
+    if not isinstance(config, dict):
+        raise ConfigError(f"config file {path} must hold a mapping of settings")
+    config.pop("config_hash", None)
+    if validate and SCHEMA.is_file():
+        validate_config(config)
+    return config
+
+
+def validate_config(config: dict[str, Any]) -> dict[str, Any]:
+    """Validate ``config`` in place against the study schema, with defaults set."""
+    from snakemake.exceptions import WorkflowError
+    from snakemake.utils import validate as snakemake_validate
+
+    try:
+        snakemake_validate(config, str(SCHEMA), set_default=True)
+    except WorkflowError as error:
+        raise ConfigError(_first_line_of_schema_error(error)) from error
+    return config
+
+
+def _first_line_of_schema_error(error: Exception) -> str:
+    text = str(error)
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith(("Failed validating", "On instance", "Error validating")):
+            return f"invalid config: {line}"
+    return f"invalid config: {text}"

@@ -1,0 +1,62 @@
+"""The volume-to-volume regression network: a small 3D U-Net from MONAI blocks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from monai.networks.nets import UNet
+
+from medseg.ears.config import EarsConfig
+
+__all__ = ["architecture", "build_network", "network_from_architecture", "predict_volume"]
+
+
+def architecture(config: EarsConfig) -> dict[str, Any]:
+    """The JSON description the network is rebuilt from (stored in the model manifest)."""
+    return {
+        "name": "monai.networks.nets.UNet",
+        "spatial_dims": 3,
+        "in_channels": 1,
+        "out_channels": 2,
+        "channels": list(config.channels),
+        "strides": [2] * (len(config.channels) - 1),
+        "num_res_units": int(config.num_res_units),
+    }
+
+
+def network_from_architecture(arch: dict[str, Any]) -> torch.nn.Module:
+    """Build the network an :func:`architecture` record describes."""
+    if arch.get("name") != "monai.networks.nets.UNet":
+        raise ValueError(f"unknown architecture {arch.get('name')!r}")
+    return UNet(
+        spatial_dims=int(arch["spatial_dims"]),
+        in_channels=int(arch["in_channels"]),
+        out_channels=int(arch["out_channels"]),
+        channels=tuple(int(c) for c in arch["channels"]),
+        strides=tuple(int(s) for s in arch["strides"]),
+        num_res_units=int(arch["num_res_units"]),
+    )
+
+
+def build_network(config: EarsConfig) -> torch.nn.Module:
+    """The 2-channel (left, right) 3D fully-convolutional regression network."""
+    return network_from_architecture(architecture(config))
+
+
+@torch.no_grad()
+def predict_volume(model: torch.nn.Module, array: np.ndarray) -> np.ndarray:
+    """Run the network on a whole preprocessed volume.
+
+    Args:
+        model: the network (put in eval mode here).
+        array: ``(X, Y, Z)`` scaled intensities, padded to the network stride.
+
+    Returns:
+        ``(2, X, Y, Z)`` ``float32`` heatmaps clipped to ``[0, 1]``.
+    """
+    model.eval()
+    x = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))[None, None]
+    y = model(x)[0].clamp_(0.0, 1.0)
+    return y.numpy()

@@ -1,0 +1,136 @@
+"""Ingest one case: read it, check it, and write the canonical files of the contract.
+
+The output folder always holds ``check.json``. An accepted case also gets ``image.nii.gz``
+and its annotation in canonical form (ears: ``landmarks.json``; lv: ``labels.nii.gz`` and
+``label_check.json``). A case that cannot be read or fails a check is *recorded*, not
+raised: the study goes on without it and the report lists it with its reason.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import SimpleITK as sitk
+
+from medseg.checks import CheckResult, check_image
+from medseg.cohort import CohortCase
+from medseg.errors import MedsegError
+from medseg.io.atomic import atomic_dir, write_json
+from medseg.io.image import write_image
+from medseg.provenance import collect_provenance
+
+logger = logging.getLogger(__name__)
+
+MODALITY_OF_TASK = {"ears": "ct", "lv": "cine"}
+
+
+def _rejected(code: str, reason: str) -> CheckResult:
+    return CheckResult(status="rejected", reasons=[reason], codes=[code], measurements={})
+
+
+def _read_ears_case(case: CohortCase, checks: dict[str, Any]) -> tuple[sitk.Image, CheckResult]:
+    from medseg.checks import assume_offset
+    from medseg.io.image import read_image
+
+    image = read_image(case.image)
+    result = check_image(image, "ct", **_check_limits(checks))
+    if result.codes == ["ct_not_hu"] and checks.get("ct_offset") == "correct":
+        corrected = assume_offset(image)
+        if corrected is not None:
+            image = corrected
+            result = check_image(image, "ct", **_check_limits(checks))
+            result.measurements["corrected"] = "subtracted a +1024 CT-number offset"
+    return image, result
+
+
+class AnnotationRejected(MedsegError):
+    """The image is fine but its annotation cannot be used."""
+
+
+@contextlib.contextmanager
+def _annotation_step() -> Iterator[None]:
+    try:
+        yield
+    except AnnotationRejected:
+        raise
+    except MedsegError as error:
+        raise AnnotationRejected(f"annotation: {error}") from error
+
+
+def _check_limits(checks: dict[str, Any]) -> dict[str, Any]:
+    limits = {}
+    if "min_fov_mm" in checks:
+        limits["min_fov_mm"] = checks["min_fov_mm"]
+    if "max_voxels" in checks:
+        limits["max_voxels"] = checks["max_voxels"]
+    return limits
+
+
+def _ingest_ears(case: CohortCase, folder: Path, checks: dict[str, Any]) -> CheckResult:
+    from medseg.ears.annotations import convert_annotation
+
+    image, result = _read_ears_case(case, checks)
+    if result.status != "accepted":
+        return result
+    write_image(sitk.Cast(image, sitk.sitkFloat32), folder / "image.nii.gz")
+    if case.annotation is not None:
+        with _annotation_step():
+            convert_annotation(case.annotation, image, folder / "landmarks.json")
+    return result
+
+
+def _ingest_lv(case: CohortCase, folder: Path, checks: dict[str, Any]) -> CheckResult:
+    from medseg.io.cine import cine_to_image, read_cine
+    from medseg.lv.annotations import convert_annotation
+
+    study = read_cine(case.image)
+    image = cine_to_image(study)
+    result = check_image(image, "cine", **_check_limits({k: v for k, v in checks.items() if k != "min_fov_mm"}))
+    if result.status != "accepted":
+        return result
+    write_image(image, folder / "image.nii.gz")
+    if case.annotation is not None:
+        with _annotation_step():
+            convert_annotation(case.annotation, study, folder / "labels.nii.gz")
+    return result
+
+
+def ingest_case(case: CohortCase, out_dir: str | Path, config: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Read, check and convert one case into ``out_dir`` (replaced atomically).
+
+    Args:
+        case: the cohort-sheet row.
+        out_dir: the case's ingest folder.
+        config: the study config (its ``checks`` section sets the limits).
+
+    Returns:
+        The verdict written to ``check.json``.
+    """
+    config = config or {}
+    checks = config.get("checks", {})
+    ingest = {"ears": _ingest_ears, "lv": _ingest_lv}[case.task]
+    with atomic_dir(out_dir) as folder:
+        try:
+            result = ingest(case, folder, checks)
+        except MedsegError as error:
+            code = "missing_slices" if "missing slices" in str(error) else "unreadable"
+            if isinstance(error, AnnotationRejected):
+                code = "annotation"
+            result = _rejected(code, str(error))
+        if result.status != "accepted":
+            for name in ("image.nii.gz", "landmarks.json", "labels.nii.gz", "label_check.json"):
+                (folder / name).unlink(missing_ok=True)
+            logger.warning("case %s rejected: %s", case.case, "; ".join(result.reasons))
+        verdict = {
+            "case": case.case,
+            "subject": case.subject,
+            "task": case.task,
+            **result.to_json(),
+            "provenance": collect_provenance(config, config.get("seed")),
+        }
+        write_json(folder / "check.json", verdict)
+    return verdict

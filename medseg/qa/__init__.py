@@ -1,0 +1,1 @@
+"""Study-level and per-case reports."""

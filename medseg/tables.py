@@ -1,0 +1,109 @@
+"""Tables that connect the stages: training cases of a fold, predictions to score.
+
+Both are built from the files of earlier stages only (``check.json`` of every ingested
+case, ``splits.json``), never from another stage's private state.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from medseg.errors import MedsegError
+from medseg.io.atomic import atomic_path
+
+#: The canonical annotation file an ingested case of each task may carry.
+ANNOTATION_FILES = ("landmarks.json", "labels.nii.gz")
+FINAL_FOLD = "final"
+
+
+@dataclass(frozen=True)
+class IngestedCase:
+    """An accepted case in its ingest folder."""
+
+    case: str
+    subject: str
+    image: Path
+    annotation: Path | None
+
+
+def accepted_cases(ingest_root: str | Path) -> list[IngestedCase]:
+    """Accepted cases below ``ingest_root`` (one folder per case with ``check.json``)."""
+    cases = []
+    for check_file in sorted(Path(ingest_root).glob("*/check.json")):
+        verdict = json.loads(check_file.read_text())
+        if verdict.get("status") != "accepted":
+            continue
+        folder = check_file.parent
+        annotation = next((folder / name for name in ANNOTATION_FILES if (folder / name).exists()), None)
+        cases.append(IngestedCase(verdict["case"], verdict["subject"], folder / "image.nii.gz", annotation))
+    return cases
+
+
+def read_folds(splits_file: str | Path) -> list[dict]:
+    return json.loads(Path(splits_file).read_text())["folds"]
+
+
+def training_subjects(splits_file: str | Path, fold: str) -> set[str]:
+    """Subjects a fold's model may learn from; the final model learns from all of them."""
+    folds = read_folds(splits_file)
+    if fold == FINAL_FOLD:
+        return {subject for f in folds for subject in f["train_subjects"] + f["test_subjects"]}
+    for f in folds:
+        if f["name"] == fold:
+            return set(f["train_subjects"])
+    raise MedsegError(f"fold {fold!r} is not in {splits_file}")
+
+
+def _write_tsv(path: str | Path, header: list[str], rows: list[list[str]]) -> None:
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", newline="") as handle:
+            writer = csv.writer(handle, delimiter="\t", lineterminator="\n")
+            writer.writerow(header)
+            writer.writerows(rows)
+
+
+def write_training_table(splits_file: str | Path, fold: str, ingest_root: str | Path, out: str | Path) -> int:
+    """Write ``subject case image annotation`` for the fold's annotated training cases.
+
+    Returns:
+        The number of rows written.
+    """
+    subjects = training_subjects(splits_file, fold)
+    rows = [
+        [c.subject, c.case, str(c.image.resolve()), str(c.annotation.resolve())]
+        for c in accepted_cases(ingest_root)
+        if c.subject in subjects and c.annotation is not None
+    ]
+    if not rows:
+        raise MedsegError(f"fold {fold} has no accepted, annotated training case in {ingest_root}")
+    _write_tsv(out, ["subject", "case", "image", "annotation"], rows)
+    return len(rows)
+
+
+def write_prediction_table(
+    splits_file: str | Path,
+    ingest_root: str | Path,
+    predictions_root: str | Path,
+    variants: list[str],
+    out: str | Path,
+) -> int:
+    """Write ``case subject fold variant prediction reference`` for every scored prediction.
+
+    Each accepted, annotated case is scored once per variant, with the prediction of the
+    fold whose test subjects include it.
+    """
+    fold_of = {s: f["name"] for f in read_folds(splits_file) for s in f["test_subjects"]}
+    rows = []
+    for case in accepted_cases(ingest_root):
+        if case.annotation is None or case.subject not in fold_of:
+            continue
+        for variant in variants:
+            prediction = Path(predictions_root) / variant / case.case
+            rows.append(
+                [case.case, case.subject, fold_of[case.subject], variant, str(prediction.resolve()), str(case.annotation.resolve())]
+            )
+    _write_tsv(out, ["case", "subject", "fold", "variant", "prediction", "reference"], rows)
+    return len(rows)

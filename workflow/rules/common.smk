@@ -1,0 +1,44 @@
+import json
+
+import yaml
+
+from medseg.provenance import config_hash
+
+OUT = config["output_dir"]
+LOGS = "logs"
+TASKS = config["tasks"]
+# Every rule calls the package through the interpreter that runs Snakemake, so the DAG
+# works from the virtual environment without activating it.
+MEDSEG = f'"{sys.executable}" -m medseg'
+CONFIG_FILE = f"{OUT}/config/config.yaml"
+
+EARS_VARIANTS = ["full", "no_fps", "no_shape", "baseline"]
+EARS_TRAINED_VARIANTS = ["full", "no_fps"]
+LV_VARIANTS = ["multi_level", "one_level", "cnn"]
+
+
+def _write_resolved_config():
+    """Write the validated config (defaults filled in) where every rule can read it.
+
+    The file is rewritten only when its content changes, so an unchanged config never
+    makes Snakemake rerun anything.
+    """
+    text = yaml.safe_dump(
+        {**config, "config_hash": config_hash(config)}, sort_keys=True, default_flow_style=False
+    )
+    path = Path(CONFIG_FILE)
+    if not path.exists() or path.read_text() != text:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(text)
+        tmp.replace(path)
+
+
+_write_resolved_config()
+
+
+def train_resources(name):
+    return dict(
+        mem_mb=config["resources"]["train_mem_mb"],
+        runtime=120,
+    )

@@ -1,0 +1,138 @@
+# Inner-ear localiser: one training job per fold and variant, every case predicted by the
+# model of the fold that held its subject out, then one evaluation over all variants.
+
+EARS_MODEL_OF_VARIANT = {"full": "full", "no_fps": "no_fps", "no_shape": "full"}
+
+
+rule ears_train:
+    input:
+        table=f"{OUT}/ears/folds/{{fold}}/train.tsv",
+    output:
+        directory(f"{OUT}/models/ears/{{fold}}/{{variant}}"),
+    log:
+        f"{LOGS}/ears/train/{{fold}}/{{variant}}.log",
+    benchmark:
+        f"{OUT}/benchmarks/ears/train/{{fold}}/{{variant}}.tsv"
+    wildcard_constraints:
+        variant="full|no_fps",
+    threads: config["resources"]["train_threads"]
+    resources:
+        mem_mb=config["resources"]["train_mem_mb"],
+        runtime=120,
+    shell:
+        "{MEDSEG} ears train --cases {input.table} --config {CONFIG_FILE} "
+        "--variant {wildcards.variant} --threads {threads} --out {output} > {log} 2>&1"
+
+
+def ears_model_for(wildcards):
+    subject = cohort_case("ears", wildcards.case).subject
+    fold = fold_of_subject("ears", subject)
+    return f"{OUT}/models/ears/{fold}/{EARS_MODEL_OF_VARIANT[wildcards.variant]}"
+
+
+rule ears_detect:
+    input:
+        model=ears_model_for,
+        ingest=f"{OUT}/ingest/ears/{{case}}",
+    output:
+        directory(f"{OUT}/predictions/ears/{{variant}}/{{case}}"),
+    log:
+        f"{LOGS}/ears/detect/{{variant}}/{{case}}.log",
+    wildcard_constraints:
+        variant="full|no_fps|no_shape",
+    params:
+        flags=lambda wc: "--no-shape-constraint" if wc.variant == "no_shape" else "",
+    threads: 1
+    resources:
+        mem_mb=config["resources"]["predict_mem_mb"],
+        runtime=15,
+    shell:
+        "{MEDSEG} ears detect {input.ingest}/image.nii.gz --model {input.model} "
+        "--out {output} --threads {threads} {params.flags} > {log} 2>&1"
+
+
+rule ears_baseline_train:
+    input:
+        table=f"{OUT}/ears/folds/{{fold}}/train.tsv",
+    output:
+        directory(f"{OUT}/models/ears/{{fold}}/baseline"),
+    log:
+        f"{LOGS}/ears/train/{{fold}}/baseline.log",
+    threads: 1
+    resources:
+        mem_mb=config["resources"]["train_mem_mb"],
+        runtime=60,
+    shell:
+        "{MEDSEG} ears baseline train --cases {input.table} --config {CONFIG_FILE} "
+        "--out {output} > {log} 2>&1"
+
+
+rule ears_baseline_detect:
+    input:
+        model=lambda wc: f"{OUT}/models/ears/{fold_of_subject('ears', cohort_case('ears', wc.case).subject)}/baseline",
+        ingest=f"{OUT}/ingest/ears/{{case}}",
+    output:
+        directory(f"{OUT}/predictions/ears/baseline/{{case}}"),
+    log:
+        f"{LOGS}/ears/detect/baseline/{{case}}.log",
+    threads: 1
+    resources:
+        mem_mb=config["resources"]["predict_mem_mb"],
+        runtime=15,
+    shell:
+        "{MEDSEG} ears baseline detect {input.ingest}/image.nii.gz --model {input.model} "
+        "--out {output} > {log} 2>&1"
+
+
+ruleorder: ears_baseline_detect > ears_detect
+
+
+rule ears_prediction_table:
+    input:
+        splits=f"{OUT}/ears/splits.json",
+        predictions=lambda wc: [
+            f"{OUT}/predictions/ears/{variant}/{case.case}"
+            for variant in EARS_VARIANTS
+            for case in accepted_cases("ears")
+        ],
+    output:
+        f"{OUT}/ears/evaluation/predictions.tsv",
+    log:
+        f"{LOGS}/ears/prediction_table.log",
+    params:
+        variants=" ".join(EARS_VARIANTS),
+    shell:
+        "{MEDSEG} table predictions --splits {input.splits} --ingest-root {OUT}/ingest/ears "
+        "--predictions-root {OUT}/predictions/ears --variants {params.variants} "
+        "--out {output} > {log} 2>&1"
+
+
+rule ears_evaluate:
+    input:
+        table=f"{OUT}/ears/evaluation/predictions.tsv",
+    output:
+        summary=f"{OUT}/ears/evaluation/summary.json",
+        per_case=report(
+            f"{OUT}/ears/evaluation/per_case.tsv",
+            caption="../report/ears_per_case.rst",
+            category="Inner ears",
+        ),
+        ablation=report(
+            f"{OUT}/ears/evaluation/ablation.tsv",
+            caption="../report/ears_ablation.rst",
+            category="Inner ears",
+        ),
+    log:
+        f"{LOGS}/ears/evaluate.log",
+    shell:
+        "{MEDSEG} ears evaluate --table {input.table} --config {CONFIG_FILE} "
+        "--out {OUT}/ears/evaluation > {log} 2>&1"
+
+
+def ears_targets():
+    if "ears" not in TASKS:
+        return []
+    return [
+        f"{OUT}/ears/evaluation/summary.json",
+        f"{OUT}/models/ears/final/full",
+    ]
