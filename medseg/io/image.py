@@ -1,0 +1,204 @@
+"""Reading and writing images: DICOM series folders, NIfTI, NRRD and MetaImage.
+
+Geometry (spacing, origin, direction) is kept as it is; world coordinates are LPS mm.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import shutil
+import tempfile
+import zlib
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import SimpleITK as sitk
+
+from medseg.errors import ImageReadError, MedsegError
+from medseg.io.atomic import atomic_path
+from medseg.io.dicom import read_dicom_series, scan_dicom_folder, select_series, stack_slices
+
+#: File suffix to (format name, SimpleITK ImageIO).
+FORMATS: dict[str, tuple[str, str]] = {
+    ".nii": ("NIfTI", "NiftiImageIO"),
+    ".nii.gz": ("NIfTI", "NiftiImageIO"),
+    ".nrrd": ("NRRD", "NrrdImageIO"),
+    ".nhdr": ("NRRD", "NrrdImageIO"),
+    ".mha": ("MetaImage", "MetaImageIO"),
+    ".mhd": ("MetaImage", "MetaImageIO"),
+}
+_DETACHED = {".nhdr", ".mhd"}
+
+__all__ = ["FORMATS", "ImageWriteError", "image_suffix", "read_image", "write_image"]
+
+
+class ImageWriteError(MedsegError):
+    """An image cannot be written to the requested path or format."""
+
+
+def image_suffix(path: str | os.PathLike[str]) -> str:
+    """The format suffix of ``path`` (``.nii.gz`` counts as one), lower case; '' if none."""
+    name = Path(path).name.lower()
+    if name.endswith(".nii.gz"):
+        return ".nii.gz"
+    return Path(name).suffix
+
+
+def _is_directory_target(path: str | os.PathLike[str]) -> bool:
+    text = os.fspath(path)
+    return text.endswith(("/", os.sep)) or Path(text).is_dir() or image_suffix(text) == ""
+
+
+def _check_nifti_length(path: Path) -> None:
+    """SimpleITK reads a truncated NIfTI without complaint; compare the data length first."""
+    try:
+        header = nib.load(str(path)).header
+        expected = int(header["vox_offset"]) + int(np.prod(header.get_data_shape())) * header.get_data_dtype().itemsize
+    except Exception as error:  # noqa: BLE001 - nibabel raises many types for bad headers
+        raise ImageReadError(f"{path}: not a valid NIfTI file ({error})") from None
+    if image_suffix(path) == ".nii.gz":
+        length = 0
+        try:
+            with gzip.open(path, "rb") as handle:
+                while chunk := handle.read(1 << 22):
+                    length += len(chunk)
+        except (EOFError, OSError, zlib.error):
+            raise ImageReadError(f"{path}: truncated or corrupt NIfTI (the gzip stream is incomplete)") from None
+    else:
+        length = path.stat().st_size
+    if length < expected:
+        raise ImageReadError(
+            f"{path}: truncated or corrupt NIfTI ({length} bytes of data where the header needs {expected})"
+        )
+
+
+def _read_file(path: Path) -> sitk.Image:
+    suffix = image_suffix(path)
+    if suffix not in FORMATS:
+        known = ", ".join(FORMATS)
+        raise ImageReadError(f"{path}: unknown image format {suffix or '(no suffix)'!r}; medseg reads {known} and DICOM folders")
+    name, image_io = FORMATS[suffix]
+    if path.stat().st_size == 0:
+        raise ImageReadError(f"{path}: empty file")
+    if name == "NIfTI":
+        _check_nifti_length(path)
+    try:
+        return sitk.ReadImage(str(path), imageIO=image_io)
+    except RuntimeError as error:
+        detail = _sitk_reason(str(error))
+        raise ImageReadError(f"{path}: truncated or corrupt {name} file{detail}") from None
+
+
+def _sitk_reason(message: str) -> str:
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    useful = [
+        line
+        for line in lines
+        if not line.startswith(("Exception thrown", "/")) and "ITK ERROR" not in line and "sitk::ERROR" not in line
+    ]
+    return f" ({useful[-1][:160]})" if useful else ""
+
+
+def _read_dicom_file(path: Path, series_uid: str | None) -> sitk.Image:
+    headers = scan_dicom_folder(path.parent)
+    mine = [h for h in headers if h.path == path]
+    if not mine:
+        raise ImageReadError(f"{path}: not a DICOM image")
+    uid = series_uid or mine[0].series_uid
+    return stack_slices(path.parent, select_series(path.parent, headers, uid))
+
+
+def read_image(path: str | os.PathLike[str], series_uid: str | None = None) -> sitk.Image:
+    """Read an image file or a DICOM series folder.
+
+    Args:
+        path: a folder (DICOM series), a ``.dcm`` file (its whole series is read), or a
+            ``.nii``/``.nii.gz``/``.nrrd``/``.nhdr``/``.mha``/``.mhd`` file.
+        series_uid: SeriesInstanceUID to read when a folder holds several series.
+
+    Returns:
+        The image with its geometry as stored. DICOM series are float32 in physical units.
+
+    Raises:
+        ImageReadError: the path is missing, the folder is empty or holds no DICOM, the
+            suffix is unknown, or the file is truncated or corrupt.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ImageReadError(f"{path}: no such file or folder")
+    if path.is_dir():
+        if not any(path.iterdir()):
+            raise ImageReadError(f"{path}: the folder is empty")
+        return read_dicom_series(path, series_uid)
+    if path.suffix.lower() in {".dcm", ".dicom", ".ima"}:
+        return _read_dicom_file(path, series_uid)
+    return _read_file(path)
+
+
+def write_image(image: sitk.Image, path: str | os.PathLike[str], *, modality: str | None = None) -> Path:
+    """Write ``image`` atomically, the format chosen by the suffix of ``path``.
+
+    Args:
+        image: image to write.
+        path: ``.nii``, ``.nii.gz``, ``.nrrd``, ``.nhdr``, ``.mha`` or ``.mhd`` file, or a folder
+            (no suffix or a trailing slash) for a DICOM series.
+        modality: DICOM Modality for a series; by default the image's ``0008|0060`` metadata,
+            else ``OT``.
+
+    Returns:
+        The written path.
+
+    Raises:
+        ImageWriteError: unknown suffix, an image DICOM cannot hold, or a failed write.
+    """
+    if _is_directory_target(path):
+        return _write_dicom(image, Path(path), modality)
+    path = Path(path)
+    suffix = image_suffix(path)
+    if suffix not in FORMATS:
+        raise ImageWriteError(f"{path}: unknown image format {suffix!r}; medseg writes {', '.join(FORMATS)} or a DICOM folder")
+    compress = suffix in {".nrrd", ".nhdr", ".mha", ".mhd"}
+    try:
+        if suffix in _DETACHED:
+            _write_detached(image, path, compress)
+        else:
+            with atomic_path(path) as tmp:
+                sitk.WriteImage(image, str(tmp), compress)
+    except RuntimeError as error:
+        raise ImageWriteError(f"{path}: cannot write {FORMATS[suffix][0]}{_sitk_reason(str(error))}") from None
+    return path
+
+
+def _write_detached(image: sitk.Image, path: Path, compress: bool) -> None:
+    """Header plus data file: write both in a temporary folder, move the data file first."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+    try:
+        sitk.WriteImage(image, str(tmp / path.name), compress)
+        header = tmp / path.name
+        for item in tmp.iterdir():
+            if item != header:
+                os.replace(item, path.parent / item.name)
+        os.replace(header, path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _write_dicom(image: sitk.Image, folder: Path, modality: str | None) -> Path:
+    from medseg.io.dicom_write import write_dicom_series
+
+    if image.GetDimension() not in (2, 3) or image.GetNumberOfComponentsPerPixel() != 1:
+        raise ImageWriteError(
+            f"{folder}: a DICOM series holds a scalar 2D or 3D image, not a "
+            f"{image.GetDimension()}D image with {image.GetNumberOfComponentsPerPixel()} component(s)"
+        )
+    if modality is None:
+        modality = image.GetMetaData("0008|0060").strip() if image.HasMetaDataKey("0008|0060") else ""
+    description = image.GetMetaData("0008|103e").strip() if image.HasMetaDataKey("0008|103e") else ""
+    try:
+        write_dicom_series(image, folder, modality=modality or "OT", series_description=description)
+    except (ValueError, FileExistsError) as error:
+        raise ImageWriteError(f"{folder}: {error}") from None
+    return folder

@@ -1,0 +1,133 @@
+"""Provenance of a result: code version, configuration hash, seed, environment and time."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import subprocess
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from medseg import __version__
+
+PACKAGES: tuple[str, ...] = ("torch", "monai", "SimpleITK", "numpy", "snakemake", "scikit-image", "pydicom")
+UNKNOWN = "unknown"
+
+
+def config_hash(config: Any) -> str:
+    """Return the sha256 (hex) of the canonical JSON of ``config`` (sorted keys, compact).
+
+    Args:
+        config: a JSON-like value (dicts, lists, strings, numbers, paths, numpy scalars).
+    """
+    text = json.dumps(config, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_json_default)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def file_sha256(path: str | os.PathLike[str], chunk_size: int = 1 << 20) -> str:
+    """Return the sha256 (hex) of a file's bytes, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for chunk in iter(lambda: stream.read(chunk_size), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def git_revision(path: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+    """Return ``{"revision": sha | "unknown", "dirty": bool | None}`` for the checkout holding ``path``.
+
+    Never raises: outside a git checkout, or without git, the revision is ``"unknown"``.
+    """
+    where = Path(path) if path is not None else Path(__file__).resolve().parent
+    revision = _git(where, "rev-parse", "HEAD")
+    if revision is None:
+        return {"revision": UNKNOWN, "dirty": None}
+    status = _git(where, "status", "--porcelain", "--untracked-files=no")
+    return {"revision": revision, "dirty": None if status is None else bool(status)}
+
+
+def package_versions(packages: tuple[str, ...] = PACKAGES) -> dict[str, str | None]:
+    """Return the installed version of each package (None when absent), without importing it."""
+    versions: dict[str, str | None] = {}
+    for name in packages:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def cuda_device() -> str | None:
+    """Return the name of CUDA device 0, or None (no torch, no GPU, or any failure)."""
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            return str(torch.cuda.get_device_name(0))
+    except Exception:  # noqa: BLE001 - provenance must never fail a run
+        return None
+    return None
+
+
+def collect_provenance(config: dict[str, Any] | None = None, seed: int | None = None) -> dict[str, Any]:
+    """Collect what is needed to reproduce a result.
+
+    Args:
+        config: the configuration used (hashed, not copied); None when there is none.
+        seed: the random seed used, if any.
+
+    Returns:
+        A JSON-ready dict: ``medseg_version``, ``git_revision``, ``git_dirty``, ``config_sha256``,
+        ``seed``, ``python``, ``packages``, ``platform``, ``cpu_count``, ``cuda_device``,
+        ``created_utc``.
+    """
+    git = git_revision()
+    return {
+        "medseg_version": __version__,
+        "git_revision": git["revision"],
+        "git_dirty": git["dirty"],
+        "config_sha256": None if config is None else config_hash(config),
+        "seed": seed,
+        "python": platform.python_version(),
+        "packages": package_versions(),
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "cuda_device": cuda_device(),
+        "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def stamp(data: dict[str, Any], provenance: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Return a copy of ``data`` with a ``"provenance"`` key (collected now when not given)."""
+    return {**data, "provenance": collect_provenance() if provenance is None else provenance}
+
+
+def _git(where: Path, *args: str) -> str | None:
+    try:
+        completed = subprocess.run(
+            ["git", *args],
+            cwd=where if where.is_dir() else where.parent,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if completed.returncode != 0:
+        return None
+    return completed.stdout.strip()
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Path):
+        return str(value)
+    if hasattr(value, "tolist") and callable(value.tolist):
+        return value.tolist()
+    if isinstance(value, (set, frozenset)):
+        return sorted(value)
+    raise TypeError(f"cannot hash {type(value).__name__} as part of a configuration")

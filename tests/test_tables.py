@@ -1,0 +1,100 @@
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from medseg.cli.main import main
+from medseg.errors import MedsegError
+from medseg.tables import accepted_cases, write_prediction_table, write_training_table
+
+
+def _case(root: Path, case: str, subject: str, status: str = "accepted", annotated: bool = True) -> None:
+    folder = root / case
+    folder.mkdir(parents=True)
+    (folder / "check.json").write_text(json.dumps({"case": case, "subject": subject, "task": "ears", "status": status}))
+    if status == "accepted":
+        (folder / "image.nii.gz").write_bytes(b"")
+        if annotated:
+            (folder / "landmarks.json").write_text("{}")
+
+
+@pytest.fixture()
+def study(tmp_path: Path) -> tuple[Path, Path]:
+    ingest = tmp_path / "ingest"
+    _case(ingest, "a1", "A")
+    _case(ingest, "a2", "A")
+    _case(ingest, "b1", "B")
+    _case(ingest, "b2", "B", status="rejected")
+    _case(ingest, "c1", "C", annotated=False)
+    _case(ingest, "c2", "C")
+    splits = tmp_path / "splits.json"
+    folds = [
+        {"name": s, "train_subjects": sorted({"A", "B", "C"} - {s}), "test_subjects": [s]} for s in ("A", "B", "C")
+    ]
+    splits.write_text(json.dumps({"folds": folds}))
+    return ingest, splits
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle, delimiter="\t"))
+
+
+def test_accepted_cases_skip_rejected_and_find_annotation(study):
+    ingest, _ = study
+    cases = {c.case: c for c in accepted_cases(ingest)}
+    assert set(cases) == {"a1", "a2", "b1", "c1", "c2"}
+    assert cases["c1"].annotation is None
+    assert cases["a1"].annotation.name == "landmarks.json"
+
+
+def test_training_table_never_holds_the_test_subject(study, tmp_path):
+    ingest, splits = study
+    out = tmp_path / "train.tsv"
+    assert write_training_table(splits, "A", ingest, out) == 2
+    rows = _rows(out)
+    assert {row["subject"] for row in rows} == {"B", "C"}
+    assert {row["case"] for row in rows} == {"b1", "c2"}
+
+
+def test_final_model_learns_from_every_subject(study, tmp_path):
+    ingest, splits = study
+    out = tmp_path / "final.tsv"
+    assert write_training_table(splits, "final", ingest, out) == 4
+    assert {row["case"] for row in _rows(out)} == {"a1", "a2", "b1", "c2"}
+
+
+def test_empty_fold_is_a_clear_error_and_writes_nothing(tmp_path):
+    ingest = tmp_path / "ingest"
+    _case(ingest, "a1", "A")
+    splits = tmp_path / "splits.json"
+    splits.write_text(json.dumps({"folds": [{"name": "A", "train_subjects": [], "test_subjects": ["A"]}]}))
+    out = tmp_path / "train.tsv"
+    with pytest.raises(MedsegError, match="no accepted, annotated training case"):
+        write_training_table(splits, "A", ingest, out)
+    assert not out.exists()
+    with pytest.raises(MedsegError, match="not in"):
+        write_training_table(splits, "Z", ingest, out)
+
+
+def test_prediction_table_scores_each_case_with_its_own_fold(study, tmp_path):
+    ingest, splits = study
+    out = tmp_path / "pred.tsv"
+    n = write_prediction_table(splits, ingest, tmp_path / "pred", ["full", "no_fps"], out)
+    rows = _rows(out)
+    assert n == len(rows) == 8
+    assert all(row["fold"] == row["subject"] for row in rows)
+    assert {row["variant"] for row in rows} == {"full", "no_fps"}
+    assert all(Path(row["prediction"]).name == row["case"] for row in rows)
+
+
+def test_cli_table_train(study, tmp_path, capsys):
+    ingest, splits = study
+    out = tmp_path / "t.tsv"
+    code = main(["table", "train", "--splits", str(splits), "--fold", "B", "--ingest-root", str(ingest), "--out", str(out)])
+    assert code == 0
+    assert len(_rows(out)) == 3
+    code = main(["table", "train", "--splits", str(splits), "--fold", "nope", "--ingest-root", str(ingest), "--out", str(tmp_path / "x.tsv")])
+    assert code == 2
+    assert "fold 'nope' is not in" in capsys.readouterr().err
