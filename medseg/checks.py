@@ -149,14 +149,14 @@ def check_path(
         result.add("too_large", _too_large_reason(header["size"], max_voxels) + "; the image was not loaded")
         return result
     try:
-        image = read_image(path, series_uid=series_uid)
+        image = _read_for(path, modality, series_uid)
     except (ImageReadError, RuntimeError, OSError, ValueError) as error:
         result = CheckResult()
-        message = str(error).strip() or type(error).__name__
+        message = _first_line(str(error).strip() or type(error).__name__)
         if "missing slices" in message.lower():
             result.add("missing_slices", message)
         else:
-            result.add("unreadable", f"cannot read {path}: {_first_line(message)}")
+            result.add("unreadable", message if str(path) in message else f"cannot read {path}: {message}")
         return result
     return check_image(
         image, modality, min_fov_mm=min_fov_mm, max_voxels=max_voxels, allow_offset=allow_offset
@@ -174,6 +174,19 @@ def read_image(path: str | os.PathLike[str], series_uid: str | None = None) -> s
     except ImportError:
         return _simple_read(Path(path), series_uid)
     return project_reader(path, series_uid=series_uid)
+
+
+def _read_for(path: Path, modality: str, series_uid: str | None) -> sitk.Image:
+    try:
+        return read_image(path, series_uid=series_uid)
+    except ImageReadError as error:
+        if modality != "cine" or type(error).__name__ != "MultiPhaseSeriesError":
+            raise
+    try:
+        from medseg.io.cine import cine_to_image, read_cine_dicom
+    except ImportError:
+        raise ImageReadError(f"{path}: a cine study, and no cine reader is available") from None
+    return cine_to_image(read_cine_dicom(path, series_uid=series_uid))
 
 
 def assume_offset(image: sitk.Image, offset: float = HU_OFFSET) -> sitk.Image:
@@ -199,7 +212,8 @@ def ct_scale(sample: np.ndarray) -> tuple[str, dict[str, float]]:
 
     Returns:
         ``(kind, evidence)`` where kind is ``"hu"``, ``"offset"`` (HU + 1024), ``"8bit"``,
-        ``"normalised"``, ``"stretched"`` (non-negative CT-like scale with a bone plateau)
+        ``"normalised"``, ``"stretched"`` (CT-like scale spanning at least 1500 units with a
+        soft-tissue mode and a bone plateau above it)
         or ``"mr_like"``; evidence holds the numbers behind the guess.
     """
     s = np.asarray(sample, dtype=np.float64).ravel()
@@ -227,12 +241,16 @@ def ct_scale(sample: np.ndarray) -> tuple[str, dict[str, float]]:
         return "8bit", evidence
     if evidence["min"] >= -1.5 and evidence["max"] <= 1.5:
         return "normalised", evidence
-    if p1 < -20 and evidence["fraction_-150_150"] >= 0.2:
-        return "hu", evidence
+    if evidence["fraction_-150_150"] >= 0.2:
+        counts, edges = np.histogram(s, bins=60, range=(-150, 150))
+        evidence["soft_tissue_mode"] = float(edges[int(np.argmax(counts))] + 2.5)
+        if p1 < -20 or (evidence["min"] < 0 and evidence["soft_tissue_mode"] - lo >= 15):
+            return "hu", evidence
     mode_position, upper = _foreground_shape(s, p1, hi)
     evidence["foreground_mode"] = mode_position
     evidence["fraction_upper_plateau"] = upper
-    if lo >= -20 and not (mode_position >= 0.2 and upper >= 0.03):
+    bone_plateau = mode_position >= 0.2 and upper >= 0.03 and evidence["max"] - evidence["min"] >= 1500
+    if lo >= -20 and not bone_plateau:
         return "mr_like", evidence
     return "stretched", evidence
 
@@ -302,13 +320,14 @@ def _check_geometry(
                 f"{MIN_SPACING_MM:g}-{MAX_SPACING_MM:g} mm (wrong units or a broken header?)",
             )
         extents.append(size[axis] * value)
+    plausible = [e is not None and MIN_SPACING_MM <= spacing[a] <= MAX_SPACING_MM for a, e in enumerate(extents)]
     m["extent_mm"] = [None if e is None else round(e, 3) for e in extents]
     fov = DEFAULT_MIN_FOV_MM[modality] if min_fov_mm is None else float(min_fov_mm)
     fov_axes = range(min(spatial, 3)) if modality == "ct" else range(min(spatial, 2))
     small = [
         f"{names[a]} {extents[a]:.1f} mm"
         for a in fov_axes
-        if extents[a] is not None and extents[a] < fov and size[a] > 1
+        if plausible[a] and extents[a] < fov and size[a] > 1
     ]
     if small:
         where = "" if modality == "ct" else " in-plane"
@@ -365,7 +384,7 @@ def _check_intensities(image: sitk.Image, modality: str, result: CheckResult, al
         return
     m["min"], m["max"] = lo, hi
     if lo == hi:
-        result.add("constant", f"all voxels have the same value ({lo:g}): the image is empty or blank")
+        result.add("constant", f"all voxels have the same value ({_num(lo)}): the image is empty or blank")
         return
     sample = _sample(view)
     if is_float:
@@ -403,7 +422,7 @@ def _check_ct_scale(sample: np.ndarray, result: CheckResult, allow_offset: bool)
     elif kind == "8bit":
         result.add(
             "ct_not_hu",
-            f"intensities lie in 0-255 (range {ev['min']:g} to {ev['max']:g}): an 8-bit rescaled or windowed "
+            f"intensities lie in 0-255 (range {_num(ev['min'])} to {_num(ev['max'])}): an 8-bit rescaled or windowed "
             "export, not Hounsfield units; HU cannot be recovered, export the original CT instead",
         )
     elif kind == "normalised":
@@ -416,14 +435,14 @@ def _check_ct_scale(sample: np.ndarray, result: CheckResult, allow_offset: bool)
         result.add(
             "ct_not_hu",
             f"intensities are not Hounsfield units: no air near -1000 and no soft tissue near 40 (range "
-            f"{ev['min']:g} to {ev['max']:g}); looks like a contrast-stretched or template CT scale, "
-            "use a CT in HU",
+            f"{_num(ev['min'])} to {_num(ev['max'])}); looks like a contrast-stretched or template CT scale, "
+            "use a CT in HU (or, if this is not a CT, check --modality)",
         )
     else:
         result.add(
             "mr_not_ct",
             f"modality is ct but intensities look like MR: no air near -1000, values non-negative "
-            f"({ev['min']:g} to {ev['max']:g}) and no bone plateau; check --modality or the input",
+            f"({_num(ev['min'])} to {_num(ev['max'])}) and no bone plateau; check --modality or the input",
         )
 
 
@@ -519,6 +538,10 @@ def _itk_message(text: str) -> str:
 def _first_line(text: str) -> str:
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     return lines[0] if lines else text
+
+
+def _num(value: float) -> str:
+    return f"{value:.0f}" if abs(value) >= 10 else f"{value:.3g}"
 
 
 def _finite_or_none(value: float) -> float | None:

@@ -37,13 +37,12 @@ def _read_ears_case(case: CohortCase, checks: dict[str, Any]) -> tuple[sitk.Imag
     from medseg.io.image import read_image
 
     image = read_image(case.image)
-    result = check_image(image, "ct", **_check_limits(checks))
-    if result.codes == ["ct_not_hu"] and checks.get("ct_offset") == "correct":
-        corrected = assume_offset(image)
-        if corrected is not None:
-            image = corrected
-            result = check_image(image, "ct", **_check_limits(checks))
-            result.measurements["corrected"] = "subtracted a +1024 CT-number offset"
+    allow_offset = checks.get("ct_offset") == "correct"
+    result = check_image(image, "ct", allow_offset=allow_offset, **_check_limits(checks))
+    offset = result.measurements.get("hu_offset")
+    if allow_offset and result.accepted and offset:
+        image = assume_offset(image, offset)
+        result.measurements["corrected"] = f"subtracted a CT-number offset of {offset}"
     return image, result
 
 

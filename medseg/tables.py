@@ -13,6 +13,7 @@ from pathlib import Path
 
 from medseg.errors import MedsegError
 from medseg.io.atomic import atomic_path
+from medseg.splits import read_splits
 
 #: The canonical annotation file an ingested case of each task may carry.
 ANNOTATION_FILES = ("landmarks.json", "labels.nii.gz")
@@ -43,7 +44,7 @@ def accepted_cases(ingest_root: str | Path) -> list[IngestedCase]:
 
 
 def read_folds(splits_file: str | Path) -> list[dict]:
-    return json.loads(Path(splits_file).read_text())["folds"]
+    return [fold.to_json() for fold in read_splits(splits_file)]
 
 
 def training_subjects(splits_file: str | Path, fold: str) -> set[str]:

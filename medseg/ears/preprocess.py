@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
+from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
 
-__all__ = ["Grid", "Preprocessed", "preprocess", "resample_to_lps", "scale_hu", "to_input_grid"]
+from medseg.errors import ImageReadError
+
+__all__ = ["Grid", "Preprocessed", "preprocess", "read_ct", "resample_to_lps", "scale_hu", "to_input_grid"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -195,3 +199,20 @@ def to_input_grid(volume: np.ndarray, prep: Preprocessed) -> sitk.Image:
     source.SetOrigin([float(v) for v in prep.origin])
     source.SetSpacing([prep.spacing] * 3)
     return sitk.Resample(source, prep.input_grid.reference(), sitk.Transform(), sitk.sitkLinear, 0.0, sitk.sitkFloat32)
+
+
+def read_ct(path: str | os.PathLike[str]) -> sitk.Image:
+    """Read a CT (image file or DICOM series folder) as a 3D scalar image.
+
+    Raises:
+        ImageReadError: the path is missing, unreadable or not a 3D scalar image.
+    """
+    from medseg.io.image import read_image
+
+    image = read_image(Path(path))
+    if image.GetDimension() != 3 or image.GetNumberOfComponentsPerPixel() != 1:
+        raise ImageReadError(
+            f"{path}: expected a 3D scalar CT, got {image.GetDimension()}D with "
+            f"{image.GetNumberOfComponentsPerPixel()} component(s)"
+        )
+    return image

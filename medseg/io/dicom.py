@@ -32,10 +32,16 @@ logger = logging.getLogger(__name__)
 NONUNIFORM_TOLERANCE = 0.10
 #: A step larger than this multiple of the median step is reported as missing slices.
 GAP_FACTOR = 1.5
+#: Images closer than this along the normal (mm) are at the same slice position.
+SAME_POSITION_MM = 0.01
 _DICOM_SUFFIXES = {".dcm", ".dicom", ".ima"}
 
 __all__ = [
     "MultiPhaseSeriesError",
+    "check_consistent",
+    "describe_series",
+    "select_series",
+    "stack_slices",
     "SeriesInfo",
     "SliceHeader",
     "discover_series",
@@ -325,7 +331,8 @@ def _read_pixels_sitk(path: Path, pydicom_error: Exception) -> np.ndarray:
     return array.reshape(array.shape[-2:]) if array.ndim == 3 and array.shape[0] == 1 else array
 
 
-def _check_consistent(folder: Path, headers: Sequence[SliceHeader]) -> None:
+def check_consistent(folder: Path, headers: Sequence[SliceHeader]) -> None:
+    """Raise ImageReadError unless all images share size, orientation and pixel spacing."""
     first = headers[0]
     for header in headers:
         if header.number_of_frames > 1:
@@ -355,10 +362,9 @@ def _sort_along_normal(folder: Path, headers: Sequence[SliceHeader]) -> tuple[li
     order = np.argsort(distances, kind="stable")
     ordered = [headers[i] for i in order]
     distances = distances[order]
-    tolerance = 1e-3 * max(min(headers[0].pixel_spacing or (1.0, 1.0)), 1e-3)
-    same = np.flatnonzero(np.diff(distances) <= tolerance)
+    same = np.flatnonzero(np.diff(distances) <= SAME_POSITION_MM)
     if same.size:
-        positions = len(np.unique(np.round(distances / max(tolerance, 1e-6))))
+        positions = 1 + int(np.count_nonzero(np.diff(distances) > SAME_POSITION_MM))
         if len(headers) % positions == 0 and len(headers) // positions > 1:
             raise MultiPhaseSeriesError(
                 f"{folder}: series {headers[0].series_uid} has {len(headers) // positions} images at each of "
@@ -423,7 +429,7 @@ def _remove_shear(image: sitk.Image, rotation: np.ndarray, fill: float) -> sitk.
 
 def stack_slices(folder: Path, headers: Sequence[SliceHeader]) -> sitk.Image:
     """Build a 3D image from the single-frame images of one series (geometry checked)."""
-    _check_consistent(folder, headers)
+    check_consistent(folder, headers)
     ordered, distances = _sort_along_normal(folder, headers)
     first = ordered[0]
     row_spacing, col_spacing = first.pixel_spacing or (1.0, 1.0)
@@ -434,7 +440,8 @@ def stack_slices(folder: Path, headers: Sequence[SliceHeader]) -> sitk.Image:
     origin = ordered[0].position
     notes: dict[str, str] = {}
     if len(ordered) == 1:
-        return _finish(_to_image(volume, (col_spacing, row_spacing, _single_slice_step(first)), origin, rotation), first, notes)
+        spacing = (col_spacing, row_spacing, _single_slice_step(first))
+        return _finish(_to_image(volume, spacing, origin, rotation), first, notes)
 
     steps = np.diff(distances)
     median = float(np.median(steps))

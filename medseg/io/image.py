@@ -56,8 +56,8 @@ def _check_nifti_length(path: Path) -> None:
     try:
         header = nib.load(str(path)).header
         expected = int(header["vox_offset"]) + int(np.prod(header.get_data_shape())) * header.get_data_dtype().itemsize
-    except Exception as error:  # noqa: BLE001 - nibabel raises many types for bad headers
-        raise ImageReadError(f"{path}: not a valid NIfTI file ({error})") from None
+    except Exception:  # noqa: BLE001 - nibabel raises many types for bad headers
+        raise ImageReadError(f"{path}: truncated or corrupt NIfTI (the header cannot be read)") from None
     if image_suffix(path) == ".nii.gz":
         length = 0
         try:
@@ -74,16 +74,36 @@ def _check_nifti_length(path: Path) -> None:
         )
 
 
+def _check_detached_data(path: Path) -> None:
+    """A .mhd/.nhdr header names its data file; say so plainly when that file is missing."""
+    keys = ("elementdatafile", "data file", "datafile")
+    with open(path, "rb") as handle:
+        text = handle.read(65536).decode("latin-1")
+    for line in text.splitlines():
+        key, sep, value = line.partition("=" if "=" in line.split(":")[0] else ":")
+        value = value.strip()
+        if sep and key.strip().lower() in keys and value and value.upper() not in {"LOCAL", "LIST"}:
+            if " " not in value and not (path.parent / value).exists():
+                raise ImageReadError(f"{path}: its data file {value} is missing")
+            return
+
+
 def _read_file(path: Path) -> sitk.Image:
     suffix = image_suffix(path)
     if suffix not in FORMATS:
         known = ", ".join(FORMATS)
-        raise ImageReadError(f"{path}: unknown image format {suffix or '(no suffix)'!r}; medseg reads {known} and DICOM folders")
+        raise ImageReadError(
+            f"{path}: unknown image format {suffix or '(no suffix)'!r}; medseg reads {known} and DICOM folders"
+        )
     name, image_io = FORMATS[suffix]
+    if not os.access(path, os.R_OK):
+        raise ImageReadError(f"{path}: permission denied")
     if path.stat().st_size == 0:
         raise ImageReadError(f"{path}: empty file")
     if name == "NIfTI":
         _check_nifti_length(path)
+    if suffix in _DETACHED:
+        _check_detached_data(path)
     try:
         return sitk.ReadImage(str(path), imageIO=image_io)
     except RuntimeError as error:
@@ -158,7 +178,9 @@ def write_image(image: sitk.Image, path: str | os.PathLike[str], *, modality: st
     path = Path(path)
     suffix = image_suffix(path)
     if suffix not in FORMATS:
-        raise ImageWriteError(f"{path}: unknown image format {suffix!r}; medseg writes {', '.join(FORMATS)} or a DICOM folder")
+        raise ImageWriteError(
+            f"{path}: unknown image format {suffix!r}; medseg writes {', '.join(FORMATS)} or a DICOM folder"
+        )
     compress = suffix in {".nrrd", ".nhdr", ".mha", ".mhd"}
     try:
         if suffix in _DETACHED:

@@ -1,0 +1,181 @@
+"""Detection on one CT: preprocess, run the network, decode, write the prediction folder."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import SimpleITK as sitk
+import torch
+
+from medseg.ears.decode import Candidate, Decision, decide
+from medseg.ears.model_io import EarsModel, load_model
+from medseg.ears.preprocess import Preprocessed, preprocess, read_ct, to_input_grid
+from medseg.ears.targets import EAR_SIDES
+from medseg.ears.train import case_candidates
+from medseg.io.atomic import write_json
+
+__all__ = ["Detection", "detect", "detection_document", "write_detection", "detect_file", "lps_to_ras"]
+
+_LPS_TO_RAS = np.array([-1.0, -1.0, 1.0])
+
+
+def lps_to_ras(point: np.ndarray) -> np.ndarray:
+    """LPS mm to RAS mm (and back)."""
+    return np.asarray(point, float) * _LPS_TO_RAS
+
+
+@dataclasses.dataclass
+class Detection:
+    """The result of :func:`detect`."""
+
+    decision: Decision
+    heatmaps: np.ndarray
+    prep: Preprocessed
+    threshold: float
+    shape_constraint: bool
+    seconds: dict[str, float]
+
+
+def detect(image: sitk.Image, model: EarsModel, shape_constraint: bool = True, threads: int | None = None) -> Detection:
+    """Find the inner ears in a CT.
+
+    Args:
+        image: the CT in HU, any geometry.
+        model: a loaded model.
+        shape_constraint: apply the shape prior (off = ablation).
+        threads: torch threads (default: the model config's).
+
+    Returns:
+        The :class:`Detection`.
+    """
+    torch.set_num_threads(max(1, int(threads or model.config.threads)))
+    t0 = time.perf_counter()
+    config = model.config
+    prep = preprocess(image, config.spacing_mm, config.hu_clip, config.stride)
+    t1 = time.perf_counter()
+    heatmaps, candidates = case_candidates(model.network, prep, config)
+    t2 = time.perf_counter()
+    threshold = model.threshold(shape_constraint)
+    decision = decide(candidates, threshold, model.shape_prior if shape_constraint else None)
+    t3 = time.perf_counter()
+    return Detection(decision, heatmaps, prep, threshold, shape_constraint, {"preprocess": t1 - t0, "network": t2 - t1, "decode": t3 - t2})
+
+
+def _candidate_entry(candidate: Candidate, prep: Preprocessed) -> dict[str, Any]:
+    index = prep.world_to_input_index(candidate.position)
+    return {
+        "score": round(float(candidate.score), 6),
+        "position_lps": [round(float(v), 3) for v in candidate.position],
+        "position_ras": [round(float(v), 3) for v in lps_to_ras(candidate.position)],
+        "voxel_index": [int(v) for v in np.rint(index)],
+        "continuous_index": [round(float(v), 3) for v in index],
+        "lateral_depth_mm": None if candidate.lateral_depth is None or not np.isfinite(candidate.lateral_depth) else round(float(candidate.lateral_depth), 2),
+    }
+
+
+def detection_document(detection: Detection, source: str | None = None, model: EarsModel | None = None) -> dict[str, Any]:
+    """The ``ears.json`` document.
+
+    Holds ``ears`` (per side: present, score, position LPS/RAS mm, voxel index in the input
+    image), ``points`` (the same in medseg landmark JSON form, so landmark readers accept
+    the file), ``rejected`` candidates with the reason, and the decision settings.
+    """
+    prep = detection.prep
+    ears: dict[str, Any] = {}
+    for side, channel in zip(EAR_SIDES, detection.heatmaps):
+        chosen = detection.decision.ears[side]
+        if chosen is not None:
+            ears[side] = {"present": True, **_candidate_entry(chosen, prep)}
+        else:
+            valid = channel[: prep.valid_shape[0], : prep.valid_shape[1], : prep.valid_shape[2]]
+            ears[side] = {
+                "present": False,
+                "score": round(float(valid.max()), 6) if valid.size else 0.0,
+                "position_lps": None,
+                "position_ras": None,
+                "voxel_index": None,
+                "continuous_index": None,
+            }
+    rejected = [{"side": c.side, **_candidate_entry(c, prep), "reason": reason} for c, reason in detection.decision.rejected]
+    doc: dict[str, Any] = {
+        "coordinate_system": "LPS",
+        "input": source,
+        "n_ears": sum(1 for s in EAR_SIDES if ears[s]["present"]),
+        "ears": ears,
+        "points": {s: {"present": ears[s]["present"], "position": ears[s]["position_lps"]} for s in EAR_SIDES},
+        "rejected": rejected,
+        "decision": {"threshold": detection.threshold, "shape_constraint": detection.shape_constraint},
+        "seconds": {k: round(v, 3) for k, v in detection.seconds.items()},
+    }
+    if model is not None:
+        doc["model"] = {"path": str(model.path), "variant": model.manifest.get("variant"), "model_sha256": model.manifest["files"].get("model.pt")}
+    return doc
+
+
+def _slicer_markups(points: dict[str, np.ndarray | None]) -> dict[str, Any]:
+    control = []
+    for side in EAR_SIDES:
+        p = points.get(side)
+        if p is None:
+            continue
+        control.append(
+            {"id": str(len(control) + 1), "label": side, "position": [float(v) for v in lps_to_ras(p)], "positionStatus": "defined", "selected": True, "locked": False, "visibility": True}
+        )
+    return {
+        "@schema": "https://raw.githubusercontent.com/slicer/slicer/master/Modules/Loadable/Markups/Resources/Schema/markups-schema-v1.0.3.json#",
+        "markups": [{"type": "Fiducial", "coordinateSystem": "RAS", "coordinateUnits": "mm", "controlPoints": control}],
+    }
+
+
+def write_detection(detection: Detection, out_dir: str | os.PathLike[str], source: str | None = None, model: EarsModel | None = None) -> dict[str, Any]:
+    """Write ``ears.json``, ``heatmap_left.nii.gz``, ``heatmap_right.nii.gz`` and ``ears.mrk.json``.
+
+    Heatmaps are resampled onto the input image's grid; every file is written atomically.
+
+    Returns:
+        The ``ears.json`` document.
+    """
+    from medseg.io.image import write_image
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    for side, channel in zip(EAR_SIDES, detection.heatmaps):
+        write_image(to_input_grid(channel, detection.prep), out_dir / f"heatmap_{side}.nii.gz")
+    points = {s: (None if detection.decision.ears[s] is None else detection.decision.ears[s].position) for s in EAR_SIDES}
+    try:
+        from medseg.io.landmarks import write_landmarks
+    except ImportError:
+        write_json(out_dir / "ears.mrk.json", _slicer_markups(points))
+    else:
+        write_landmarks(out_dir / "ears.mrk.json", {s: p for s, p in points.items() if p is not None})
+    detection.seconds["write"] = time.perf_counter() - started
+    doc = detection_document(detection, source, model)
+    write_json(out_dir / "ears.json", doc)
+    return doc
+
+
+def detect_file(
+    input_path: str | os.PathLike[str],
+    model_dir: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    shape_constraint: bool = True,
+    threads: int | None = None,
+) -> dict[str, Any]:
+    """Read a CT (file or DICOM folder), detect the ears and write the prediction folder.
+
+    Returns:
+        The ``ears.json`` document.
+    """
+    model = load_model(model_dir)
+    t0 = time.perf_counter()
+    image = read_ct(input_path)
+    read_seconds = time.perf_counter() - t0
+    detection = detect(image, model, shape_constraint, threads)
+    detection.seconds["read"] = read_seconds
+    return write_detection(detection, out_dir, str(input_path), model)

@@ -1,0 +1,163 @@
+"""Model folders: ``model.pt``, ``manifest.json`` (checksums verified on load), ``shape_prior.json``, ``threshold.json``."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import platform
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from medseg import __version__
+from medseg.ears.config import EarsConfig, from_config
+from medseg.ears.network import architecture, network_from_architecture
+from medseg.ears.shape_prior import ShapePrior
+from medseg.errors import ModelError
+from medseg.io.atomic import atomic_dir, write_json
+
+__all__ = ["EarsModel", "save_model", "load_model", "write_manifest", "verify_manifest", "package_versions"]
+
+TASK = "ears"
+MANIFEST = "manifest.json"
+
+
+@dataclasses.dataclass
+class EarsModel:
+    """A loaded, verified ear model."""
+
+    network: torch.nn.Module
+    config: EarsConfig
+    shape_prior: ShapePrior
+    thresholds: dict[str, Any]
+    manifest: dict[str, Any]
+    path: Path
+
+    def threshold(self, shape_constraint: bool = True) -> float:
+        """The presence threshold tuned for decoding with or without the shape constraint."""
+        key = "threshold" if shape_constraint else "threshold_no_shape"
+        return float(self.thresholds.get(key, self.thresholds["threshold"]))
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of the packages a model depends on."""
+    import monai
+    import numpy
+    import SimpleITK
+
+    return {
+        "medseg": __version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "monai": monai.__version__,
+        "numpy": numpy.__version__,
+        "SimpleITK": SimpleITK.Version_VersionString() if hasattr(SimpleITK, "Version_VersionString") else SimpleITK.__version__,
+    }
+
+
+def _sha256(path: Path) -> str:
+    try:
+        from medseg.provenance import file_sha256
+    except ImportError:
+        import hashlib
+
+        digest = hashlib.sha256()
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        return digest.hexdigest()
+    return file_sha256(path)
+
+
+def write_manifest(folder: Path, task: str, fields: Mapping[str, Any]) -> dict[str, Any]:
+    """Write ``manifest.json`` listing the sha256 of every other file in ``folder``."""
+    files = {p.name: _sha256(p) for p in sorted(folder.iterdir()) if p.is_file() and p.name != MANIFEST}
+    manifest = {"task": task, **fields, "packages": package_versions(), "files": files}
+    write_json(folder / MANIFEST, manifest)
+    return manifest
+
+
+def verify_manifest(folder: str | os.PathLike[str], task: str) -> dict[str, Any]:
+    """Read ``manifest.json`` and check the task and every file's sha256.
+
+    Raises:
+        ModelError: missing folder or manifest, another task, a missing or changed file.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ModelError(f"{folder}: no such model folder")
+    path = folder / MANIFEST
+    if not path.is_file():
+        raise ModelError(f"{folder}: not a medseg model folder (no {MANIFEST})")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as error:
+        raise ModelError(f"{path}: unreadable manifest ({error})") from None
+    if manifest.get("task") != task:
+        raise ModelError(f"{folder}: this model is for task {manifest.get('task')!r}, not {task!r}")
+    files = manifest.get("files")
+    if not isinstance(files, dict) or not files:
+        raise ModelError(f"{path}: the manifest lists no files")
+    for name, digest in files.items():
+        file = folder / name
+        if not file.is_file():
+            raise ModelError(f"{folder}: {name} is missing (listed in the manifest)")
+        if _sha256(file) != digest:
+            raise ModelError(f"{folder}: {name} does not match its checksum in the manifest (changed or corrupt); retrain or restore the folder")
+    return manifest
+
+
+def save_model(out_dir: str | os.PathLike[str], trained: Any, variant: str = "full") -> Path:
+    """Write a model folder atomically.
+
+    Args:
+        out_dir: the folder (replaced if it exists).
+        trained: a :class:`medseg.ears.train.TrainedEars`.
+        variant: the ablation variant it was trained as.
+
+    Returns:
+        ``out_dir``.
+    """
+    out_dir = Path(out_dir)
+    with atomic_dir(out_dir) as tmp:
+        state = {k: v.detach().cpu().contiguous() for k, v in trained.network.state_dict().items()}
+        torch.save(state, tmp / "model.pt")
+        write_json(tmp / "shape_prior.json", trained.shape_prior.to_dict())
+        write_json(tmp / "threshold.json", trained.thresholds)
+        write_manifest(
+            tmp,
+            TASK,
+            {
+                "variant": variant,
+                "architecture": architecture(trained.config),
+                "config": {"seed": trained.config.seed, "ears": {k: v for k, v in trained.config.to_dict().items() if k != "seed"}},
+                "training": trained.summary,
+            },
+        )
+    return out_dir
+
+
+def load_model(model_dir: str | os.PathLike[str]) -> EarsModel:
+    """Load and verify an ear model folder.
+
+    Raises:
+        ModelError: missing folder, wrong task, a tampered or missing file, unloadable weights.
+    """
+    model_dir = Path(model_dir)
+    manifest = verify_manifest(model_dir, TASK)
+    try:
+        config = from_config(manifest["config"])
+        network = network_from_architecture(manifest["architecture"])
+        state = torch.load(model_dir / "model.pt", map_location="cpu", weights_only=True)
+        network.load_state_dict(state)
+        prior = ShapePrior.from_dict(json.loads((model_dir / "shape_prior.json").read_text(encoding="utf-8")))
+        thresholds = json.loads((model_dir / "threshold.json").read_text(encoding="utf-8"))
+    except ModelError:
+        raise
+    except Exception as error:  # noqa: BLE001 - any failure here means an unusable folder
+        raise ModelError(f"{model_dir}: cannot load the model ({type(error).__name__}: {error})") from None
+    network.eval()
+    return EarsModel(network, config, prior, thresholds, manifest, model_dir)

@@ -1,0 +1,418 @@
+"""Training of the ear localiser: patches, background-weighted loss, hard negative mining,
+threshold tuning and the shape prior, all from the training cases only."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import logging
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from medseg.ears.annotations import load_landmarks
+from medseg.ears.config import EarsConfig
+from medseg.ears.decode import Candidate, decide, extract_candidates
+from medseg.ears.hard_negatives import HardNegativePool, mine_volume
+from medseg.ears.network import build_network, predict_volume
+from medseg.ears.preprocess import Preprocessed, preprocess, read_ct
+from medseg.ears.shape_prior import ShapePrior, fit_shape_prior, head_threshold, lateral_depth
+from medseg.ears.targets import EAR_SIDES, ear_heatmaps
+from medseg.errors import ConfigError, InputRejected
+
+__all__ = [
+    "VARIANTS",
+    "TrainingCase",
+    "TrainedEars",
+    "apply_variant",
+    "read_cases_table",
+    "prepare_case",
+    "heatmap_loss",
+    "train_network",
+    "tune_thresholds",
+    "fit",
+]
+
+log = logging.getLogger(__name__)
+
+#: Ablation variants: ``full`` = the method; ``no_fps`` = without false-positive suppression.
+VARIANTS = ("full", "no_fps")
+
+
+@dataclasses.dataclass
+class TrainingCase:
+    """One preprocessed training case with its target heatmaps."""
+
+    subject: str
+    case: str
+    prep: Preprocessed
+    landmarks: dict[str, np.ndarray | None]
+    target: np.ndarray
+
+    def landmark_indices(self) -> dict[str, np.ndarray | None]:
+        """Continuous network-grid index of each present ear."""
+        return {s: (None if p is None else self.prep.world_to_index(p)) for s, p in self.landmarks.items()}
+
+
+@dataclasses.dataclass
+class TrainedEars:
+    """Everything a model folder holds, before it is written."""
+
+    network: torch.nn.Module
+    config: EarsConfig
+    shape_prior: ShapePrior
+    thresholds: dict[str, Any]
+    summary: dict[str, Any]
+
+
+def apply_variant(config: EarsConfig, variant: str) -> EarsConfig:
+    """The config of an ablation variant (``no_fps`` drops the background weight and mining)."""
+    if variant not in VARIANTS:
+        raise ConfigError(f"unknown ears variant {variant!r}; choose one of {', '.join(VARIANTS)}")
+    if variant == "no_fps":
+        return config.replace(background_weight=0.0, hard_negative_mining=False)
+    return config
+
+
+def read_cases_table(path: str | os.PathLike[str]) -> list[dict[str, str]]:
+    """Rows of a training table (``subject case image annotation``); paths made absolute.
+
+    Raises:
+        InputRejected: missing file, missing columns or no rows.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputRejected(f"{path}: no such cases table")
+    with path.open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle, delimiter="\t")
+        missing = {"subject", "case", "image", "annotation"} - set(reader.fieldnames or [])
+        if missing:
+            raise InputRejected(f"{path}: missing column(s) {', '.join(sorted(missing))}")
+        rows = [dict(r) for r in reader if any((v or "").strip() for v in r.values())]
+    if not rows:
+        raise InputRejected(f"{path}: the table has no cases")
+    for row in rows:
+        for key in ("image", "annotation"):
+            value = (row.get(key) or "").strip()
+            if not value:
+                raise InputRejected(f"{path}: case {row.get('case')!r} has no {key}")
+            row[key] = str((path.parent / value).resolve()) if not os.path.isabs(value) else value
+    return rows
+
+
+def prepare_case(subject: str, case: str, image: Any, landmarks: dict[str, np.ndarray | None], config: EarsConfig) -> TrainingCase:
+    """Preprocess a CT and build its target."""
+    prep = preprocess(image, config.spacing_mm, config.hu_clip, config.stride)
+    target = ear_heatmaps(prep.array.shape, prep.origin, prep.spacing, landmarks, config.sigma_mm)
+    return TrainingCase(subject, case, prep, {s: landmarks.get(s) for s in EAR_SIDES}, target)
+
+
+def heatmap_loss(pred: torch.Tensor, target: torch.Tensor, foreground_weight: float, background_weight: float) -> torch.Tensor:
+    """Weighted squared error plus the false-positive term.
+
+    ``mean((1 + w_fg t)(p - t)^2) + w_bg mean([t < 0.01] relu(p)^2)``: the first term keeps
+    the small ear regions from drowning in background; the second punishes responses where
+    there is no ear (0 turns it off).
+    """
+    weight = 1.0 + foreground_weight * target
+    loss = (weight * (pred - target) ** 2).mean()
+    if background_weight > 0:
+        loss = loss + background_weight * ((target < 0.01).float() * torch.relu(pred) ** 2).mean()
+    return loss
+
+
+def _crop(array: np.ndarray, start: np.ndarray, size: int) -> np.ndarray:
+    """``array[..., start:start+size]`` over the last three axes, zero outside."""
+    shape = np.asarray(array.shape[-3:])
+    out = np.zeros(array.shape[:-3] + (size,) * 3, array.dtype)
+    lo = np.maximum(start, 0)
+    hi = np.minimum(start + size, shape)
+    if np.any(hi <= lo):
+        return out
+    dst_lo = lo - start
+    dst_hi = dst_lo + (hi - lo)
+    out[..., dst_lo[0] : dst_hi[0], dst_lo[1] : dst_hi[1], dst_lo[2] : dst_hi[2]] = array[..., lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]]
+    return out
+
+
+class PatchSampler:
+    """Draws training patches: around ears, at mined hard negatives, or anywhere in the head.
+
+    Args:
+        cases: the training cases.
+        config: settings (patch size, fractions, augmentation).
+        rng: the random generator (seeded by the caller).
+    """
+
+    def __init__(self, cases: Sequence[TrainingCase], config: EarsConfig, rng: np.random.Generator) -> None:
+        self.cases = list(cases)
+        self.config = config
+        self.rng = rng
+        self.pool = HardNegativePool(4 * config.hard_negative_max_per_case)
+        self.ears = [(i, idx) for i, c in enumerate(self.cases) for idx in c.landmark_indices().values() if idx is not None]
+        threshold = head_threshold(config.head_threshold_hu, config.hu_clip)
+        self.head_voxels = []
+        for c in self.cases:
+            coords = np.argwhere(c.prep.array[::4, ::4, ::4] > threshold) * 4
+            self.head_voxels.append(coords if len(coords) else np.zeros((1, 3), int))
+
+    def _center(self) -> tuple[int, np.ndarray, str]:
+        u = self.rng.random()
+        half = self.config.patch_size / 2
+        if self.ears and u < self.config.positive_fraction:
+            case, index = self.ears[int(self.rng.integers(len(self.ears)))]
+            jitter = self.rng.uniform(-(half - 6), half - 6, 3)
+            return case, np.asarray(index) + jitter, "positive"
+        if len(self.pool) and u < self.config.positive_fraction + self.config.hard_negative_fraction:
+            negative = self.pool.sample(self.rng)
+            return negative.case, np.asarray(negative.index) + self.rng.uniform(-half / 2, half / 2, 3), "hard_negative"
+        case = int(self.rng.integers(len(self.cases)))
+        if self.rng.random() < 0.7:
+            voxels = self.head_voxels[case]
+            center = voxels[int(self.rng.integers(len(voxels)))] + self.rng.uniform(0, 4, 3)
+        else:
+            center = self.rng.uniform(0, self.cases[case].prep.valid_shape)
+        return case, center, "background"
+
+    def batch(self) -> tuple[torch.Tensor, torch.Tensor, dict[str, int]]:
+        """One batch ``(image (B,1,P,P,P), target (B,2,P,P,P), counts per kind)``."""
+        size = self.config.patch_size
+        images, targets, counts = [], [], {"positive": 0, "hard_negative": 0, "background": 0}
+        for _ in range(self.config.batch_size):
+            case, center, kind = self._center()
+            counts[kind] += 1
+            start = np.floor(center - size / 2).astype(int)
+            image = _crop(self.cases[case].prep.array, start, size)
+            target = _crop(self.cases[case].target, start, size)
+            if self.config.flip_lr and self.rng.random() < 0.5:
+                image = image[::-1]
+                target = target[::-1, ::-1]
+            if self.config.intensity_jitter > 0:
+                a = self.config.intensity_jitter
+                image = image * (1.0 + self.rng.uniform(-a, a)) + self.rng.uniform(-a, a) * 0.1
+            images.append(np.ascontiguousarray(image, np.float32)[None])
+            targets.append(np.ascontiguousarray(target, np.float32))
+        return torch.from_numpy(np.stack(images)), torch.from_numpy(np.stack(targets)), counts
+
+
+def train_network(
+    cases: Sequence[TrainingCase], config: EarsConfig, progress: bool = True
+) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """Train the network on patches of ``cases``.
+
+    Deterministic on CPU for a given ``config.seed`` and thread count.
+
+    Args:
+        cases: the training cases.
+        config: settings.
+        progress: show a tqdm bar.
+
+    Returns:
+        The trained network (eval mode) and a history (loss curve, mining rounds).
+    """
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    model = build_network(config)
+    optimiser = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=config.iterations, eta_min=0.05 * config.lr)
+    sampler = PatchSampler(cases, config, rng)
+    history: dict[str, Any] = {"loss": [], "mining_rounds": [], "patches": {"positive": 0, "hard_negative": 0, "background": 0}}
+    bar = tqdm(range(config.iterations), desc="ears train", disable=not progress, leave=False, mininterval=1.0)
+    running = None
+    for step in bar:
+        if (
+            config.hard_negative_mining
+            and step >= config.hard_negative_start
+            and (step - config.hard_negative_start) % config.hard_negative_every == 0
+        ):
+            found = mine_hard_negatives(model, cases, config)
+            sampler.pool.update(found)
+            history["mining_rounds"].append({"step": step, "found": len(found), "pool": len(sampler.pool)})
+            model.train()
+        model.train()
+        image, target, counts = sampler.batch()
+        for key, value in counts.items():
+            history["patches"][key] += value
+        optimiser.zero_grad(set_to_none=True)
+        loss = heatmap_loss(model(image), target, config.foreground_weight, config.background_weight)
+        loss.backward()
+        optimiser.step()
+        scheduler.step()
+        value = float(loss.detach())
+        running = value if running is None else 0.95 * running + 0.05 * value
+        if step % 10 == 0 or step == config.iterations - 1:
+            history["loss"].append([step, round(running, 6)])
+            bar.set_postfix(loss=f"{running:.4f}", negatives=len(sampler.pool))
+    model.eval()
+    return model, history
+
+
+def mine_hard_negatives(model: torch.nn.Module, cases: Sequence[TrainingCase], config: EarsConfig) -> list:
+    """Run the model on every training volume and collect its false peaks."""
+    found = []
+    for number, case in enumerate(cases):
+        heatmaps = predict_volume(model, case.prep.array)
+        found.extend(
+            mine_volume(
+                number,
+                heatmaps,
+                case.landmark_indices(),
+                case.prep.spacing,
+                config.hard_negative_radius_mm,
+                config.hard_negative_min_response,
+                config.hard_negative_max_per_case,
+                case.prep.valid_shape,
+            )
+        )
+    return found
+
+
+def case_candidates(model: torch.nn.Module, case_prep: Preprocessed, config: EarsConfig) -> tuple[np.ndarray, dict[str, list[Candidate]]]:
+    """Heatmaps and decoding candidates (with lateral depths) of one preprocessed volume."""
+    heatmaps = predict_volume(model, case_prep.array)
+    threshold = head_threshold(config.head_threshold_hu, config.hu_clip)
+    candidates = extract_candidates(
+        heatmaps,
+        case_prep,
+        config.candidate_min_score,
+        config.peak_distance_mm,
+        config.candidates_per_channel,
+        config.refine_radius,
+        depth=lambda position, side: lateral_depth(case_prep, position, side, threshold),
+    )
+    return heatmaps, candidates
+
+
+def tune_thresholds(
+    candidates: Sequence[dict[str, list[Candidate]]],
+    landmarks: Sequence[dict[str, np.ndarray | None]],
+    prior: ShapePrior,
+    config: EarsConfig,
+) -> dict[str, Any]:
+    """Choose the presence threshold on training predictions, with and without the prior.
+
+    An ear counts as right when presence agrees and, if present, the position is within
+    ``hard_negative_radius_mm``. Of the thresholds with the best per-ear accuracy, the
+    middle one is taken (the widest margin on both sides).
+
+    Returns:
+        ``{"threshold", "threshold_no_shape", "grid", "accuracy", "accuracy_no_shape"}``.
+    """
+    out: dict[str, Any] = {"grid": list(config.threshold_grid)}
+    for key, use_prior in (("", prior), ("_no_shape", None)):
+        accuracies = []
+        for tau in config.threshold_grid:
+            right = total = 0
+            for cands, truth in zip(candidates, landmarks):
+                decision = decide(cands, tau, use_prior)
+                for side in EAR_SIDES:
+                    total += 1
+                    found = decision.ears[side]
+                    if truth.get(side) is None:
+                        right += found is None
+                    elif found is not None:
+                        right += float(np.linalg.norm(found.position - truth[side])) <= config.hard_negative_radius_mm
+            accuracies.append(right / max(total, 1))
+        best = max(accuracies)
+        ties = [t for t, a in zip(config.threshold_grid, accuracies) if a >= best - 1e-12]
+        chosen = float(config.threshold) if config.threshold is not None else float(ties[(len(ties) - 1) // 2] if len(ties) % 2 else 0.5 * (ties[len(ties) // 2 - 1] + ties[len(ties) // 2]))
+        out[f"threshold{key}"] = chosen
+        out[f"accuracy{key}"] = [round(a, 6) for a in accuracies]
+    out["tuned_on"] = "training cases (predictions of the final model)" if config.threshold is None else "fixed in config"
+    return out
+
+
+def fit(cases: Sequence[TrainingCase], config: EarsConfig, progress: bool = True) -> TrainedEars:
+    """Train the network, learn the shape prior and tune the threshold on ``cases``.
+
+    Args:
+        cases: the training cases.
+        config: settings (after :func:`apply_variant`).
+        progress: show progress bars.
+
+    Returns:
+        The :class:`TrainedEars` ready for :func:`medseg.ears.model_io.save_model`.
+    """
+    if not cases:
+        raise InputRejected("no training cases")
+    torch.set_num_threads(max(1, int(config.threads)))
+    started = time.perf_counter()
+    network, history = train_network(cases, config, progress)
+    threshold = head_threshold(config.head_threshold_hu, config.hu_clip)
+    depths = [
+        lateral_depth(c.prep, p, side, threshold) for c in cases for side, p in c.landmarks.items() if p is not None
+    ]
+    prior = fit_shape_prior(
+        [c.landmarks for c in cases], [d for d in depths if d is not None], config.shape_k_sd, config.shape_sd_floor_mm, config.shape_max_angle_deg
+    )
+    candidates = [case_candidates(network, c.prep, config)[1] for c in cases]
+    thresholds = tune_thresholds(candidates, [c.landmarks for c in cases], prior, config)
+    counts = {"two": 0, "one": 0, "none": 0}
+    for c in cases:
+        n = sum(p is not None for p in c.landmarks.values())
+        counts[("none", "one", "two")[n]] += 1
+    summary = {
+        "cases": len(cases),
+        "subjects": sorted({c.subject for c in cases}),
+        "case_ids": [c.case for c in cases],
+        "ears_per_case": counts,
+        "seconds": round(time.perf_counter() - started, 1),
+        "final_loss": history["loss"][-1][1] if history["loss"] else None,
+        "mining_rounds": history["mining_rounds"],
+        "patches": history["patches"],
+    }
+    return TrainedEars(network, config, prior, thresholds, summary)
+
+
+def load_training_cases(rows: Sequence[dict[str, str]], config: EarsConfig, progress: bool = True) -> list[TrainingCase]:
+    """Read and preprocess the cases of a training table."""
+    out = []
+    for row in tqdm(rows, desc="ears load", disable=not progress, leave=False):
+        image = read_ct(row["image"])
+        landmarks = load_landmarks(row["annotation"])
+        out.append(prepare_case(row["subject"], row["case"], image, landmarks, config))
+    return out
+
+
+def train(
+    cases_table: str | os.PathLike[str],
+    config: EarsConfig,
+    out_dir: str | os.PathLike[str],
+    variant: str = "full",
+    progress: bool = True,
+) -> Path:
+    """Train from a cases table and write the model folder.
+
+    Args:
+        cases_table: TSV with ``subject case image annotation``.
+        config: settings (the variant is applied here).
+        out_dir: the model folder to write (atomically).
+        variant: ``full`` or ``no_fps``.
+        progress: show progress bars.
+
+    Returns:
+        ``out_dir``.
+    """
+    from medseg.ears.model_io import save_model
+
+    config = apply_variant(config, variant)
+    torch.set_num_threads(max(1, int(config.threads)))
+    rows = read_cases_table(cases_table)
+    cases = load_training_cases(rows, config, progress)
+    trained = fit(cases, config, progress)
+    trained.summary["variant"] = variant
+    trained.summary["cases_table"] = str(cases_table)
+    log.info(
+        "trained ears (%s) on %d cases in %.1f s; threshold %.3f",
+        variant,
+        len(cases),
+        trained.summary["seconds"],
+        trained.thresholds["threshold"],
+    )
+    return save_model(out_dir, trained, variant=variant)

@@ -1,0 +1,81 @@
+"""Augmentation of cine crop sequences, identical for every frame of a sequence.
+
+Frames are handled as the channels of one 2D image, so MONAI's spatial and intensity
+transforms draw one set of parameters for the whole sequence (same rotation, zoom, flip,
+bias field and gamma at every phase), as a real study would be.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from monai.transforms import (
+    Compose,
+    RandAdjustContrastd,
+    RandAffined,
+    RandBiasFieldd,
+    RandFlipd,
+    RandGaussianNoised,
+)
+
+from medseg.lv.config import LVConfig
+
+IGNORE = 255
+
+
+class CineAugment:
+    """Random spatial and intensity changes of a (T, H, W) image / label sequence pair.
+
+    Labels are resampled by nearest neighbour; pixels that come from outside the crop are
+    marked 255 (not annotated) rather than background.
+
+    Args:
+        config: LV settings (``aug_*`` keys).
+        seed: seed of the transforms' random state.
+    """
+
+    def __init__(self, config: LVConfig, seed: int = 0) -> None:
+        p = config.aug_prob
+        angle = math.radians(config.aug_rotate_deg)
+        transforms = [
+            RandAffined(
+                keys=("image", "label"),
+                prob=p,
+                rotate_range=(angle,),
+                scale_range=(config.aug_scale, config.aug_scale),
+                translate_range=(0.08 * config.crop_size, 0.08 * config.crop_size),
+                mode=("bilinear", "nearest"),
+                padding_mode="zeros",
+            ),
+        ]
+        if config.aug_flip:
+            transforms += [
+                RandFlipd(keys=("image", "label"), prob=0.5, spatial_axis=0),
+                RandFlipd(keys=("image", "label"), prob=0.5, spatial_axis=1),
+            ]
+        transforms += [
+            RandBiasFieldd(keys="image", prob=p, coeff_range=tuple(config.aug_bias_field)),
+            RandAdjustContrastd(keys="image", prob=p, gamma=tuple(config.aug_gamma)),
+            RandGaussianNoised(keys="image", prob=p, std=config.aug_noise_std),
+        ]
+        self.transform = Compose(transforms, lazy=False)
+        self.transform.set_random_state(seed=seed)
+
+    def __call__(self, image: np.ndarray, label: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Augment one sequence.
+
+        Args:
+            image: (T, H, W) float32 frames.
+            label: (T, H, W) uint8 labels (255 = not annotated).
+
+        Returns:
+            The augmented ``(image, label)`` with the same shapes and dtypes.
+        """
+        encoded = np.where(label == IGNORE, 0, label.astype(np.float32) + 1.0).astype(np.float32)
+        out = self.transform({"image": torch.from_numpy(image.copy()), "label": torch.from_numpy(encoded)})
+        image_out = np.asarray(out["image"], dtype=np.float32)
+        label_out = np.rint(np.asarray(out["label"]))
+        label_out = np.where(label_out <= 0, IGNORE, label_out - 1).astype(np.uint8)
+        return image_out, label_out

@@ -1,0 +1,135 @@
+"""LV model folders: ``model.pt`` (state dict) and ``manifest.json`` (checked on load)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from medseg.errors import ModelError
+from medseg.io.atomic import atomic_dir, write_json
+from medseg.lv.config import LVConfig
+from medseg.lv.network import CineSegNet
+from medseg.provenance import collect_provenance, file_sha256
+
+TASK = "lv"
+ARCHITECTURE = "resnet_multilevel_convlstm"
+MANIFEST = "manifest.json"
+WEIGHTS = "model.pt"
+
+
+def build_model(config: LVConfig) -> CineSegNet:
+    """The network described by ``config``."""
+    return CineSegNet(
+        variant=config.variant,  # type: ignore[arg-type]
+        depth=config.depth,
+        base_channels=config.base_channels,
+        bidirectional=config.bidirectional,
+        decoder_channels=config.decoder_channels,
+    )
+
+
+def save_model(
+    folder: str | Path, model: torch.nn.Module, config: LVConfig, training: dict[str, Any] | None = None
+) -> Path:
+    """Write a model folder atomically.
+
+    Args:
+        folder: the model folder (replaced as a whole).
+        model: the trained network.
+        config: its settings.
+        training: summary of the training data and run (cases, subjects, frames, time).
+
+    Returns:
+        The folder path.
+    """
+    folder = Path(folder)
+    with atomic_dir(folder) as tmp:
+        torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, tmp / WEIGHTS)
+        manifest = {
+            "task": TASK,
+            "architecture": ARCHITECTURE,
+            "variant": config.variant,
+            "config": config.to_dict(),
+            "training": training or {},
+            "provenance": collect_provenance(config.to_dict(), config.seed),
+            "files": {WEIGHTS: file_sha256(tmp / WEIGHTS)},
+        }
+        write_json(tmp / MANIFEST, manifest)
+    return folder
+
+
+def read_manifest(folder: str | Path) -> dict[str, Any]:
+    """Read and verify a model folder's manifest (task, architecture, file checksums).
+
+    Raises:
+        ModelError: the folder or a file is missing, the manifest is unreadable, the model
+            is for another task, or a file's sha256 differs from the manifest.
+    """
+    folder = Path(folder)
+    path = folder / MANIFEST
+    if not folder.is_dir():
+        raise ModelError(f"model folder {folder} does not exist")
+    if not path.is_file():
+        raise ModelError(f"{folder} is not a model folder: {MANIFEST} is missing")
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise ModelError(f"{path}: cannot read the manifest ({error})") from error
+    if manifest.get("task") != TASK:
+        raise ModelError(f"{folder} holds a model for task {manifest.get('task')!r}, not {TASK!r}")
+    if manifest.get("architecture") != ARCHITECTURE:
+        raise ModelError(f"{folder}: unknown architecture {manifest.get('architecture')!r}")
+    files = manifest.get("files") or {}
+    if WEIGHTS not in files:
+        raise ModelError(f"{path} lists no {WEIGHTS}")
+    for name, digest in files.items():
+        file = folder / name
+        if not file.is_file():
+            raise ModelError(f"{file} is missing")
+        if file_sha256(file) != digest:
+            raise ModelError(f"{file} does not match its sha256 in {MANIFEST} (modified or corrupt)")
+    return manifest
+
+
+def load_model(folder: str | Path) -> tuple[CineSegNet, LVConfig, dict[str, Any]]:
+    """Load a verified model folder for inference.
+
+    Returns:
+        ``(model in eval mode, its config, its manifest)``.
+
+    Raises:
+        ModelError: see :func:`read_manifest`; also when the weights do not fit the network.
+    """
+    folder = Path(folder)
+    manifest = read_manifest(folder)
+    try:
+        config = LVConfig(**manifest["config"])
+    except Exception as error:  # noqa: BLE001 - any bad field means a bad manifest
+        raise ModelError(f"{folder / MANIFEST}: invalid config ({error})") from error
+    model = build_model(config)
+    try:
+        state = torch.load(folder / WEIGHTS, map_location="cpu", weights_only=True)
+        model.load_state_dict(state)
+    except Exception as error:  # noqa: BLE001
+        raise ModelError(f"{folder / WEIGHTS}: cannot load the weights ({error})") from error
+    return model.eval(), config, manifest
+
+
+def load_initial_weights(model: torch.nn.Module, folder: str | Path) -> dict[str, int]:
+    """Initialise ``model`` from another LV model folder (pre-training).
+
+    Tensors whose name and shape match are copied; the rest keep their initialisation, so
+    a ``cnn`` model can seed a ``multi_level`` one.
+
+    Returns:
+        ``{"copied": n, "skipped": m}``.
+    """
+    read_manifest(folder)
+    state = torch.load(Path(folder) / WEIGHTS, map_location="cpu", weights_only=True)
+    own = model.state_dict()
+    matched = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    model.load_state_dict(matched, strict=False)
+    return {"copied": len(matched), "skipped": len(own) - len(matched)}
