@@ -27,7 +27,7 @@ class EarsConfig:
         iterations: training steps.
         lr: Adam learning rate (cosine-annealed to 5 % of it).
         weight_decay: Adam weight decay.
-        foreground_weight: extra loss weight proportional to the target value.
+        foreground_weight: weight of the error around the ears (normalised by the target mass).
         background_weight: weight of the false-positive term (squared over-response where
             the target is background); 0 turns it off.
         positive_fraction: share of patches that contain an ear.
@@ -65,8 +65,8 @@ class EarsConfig:
     iterations: int = 900
     lr: float = 3e-3
     weight_decay: float = 1e-5
-    foreground_weight: float = 20.0
-    background_weight: float = 5.0
+    foreground_weight: float = 1.0
+    background_weight: float = 10.0
     positive_fraction: float = 0.5
     flip_lr: bool = True
     intensity_jitter: float = 0.1

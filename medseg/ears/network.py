@@ -23,6 +23,7 @@ def architecture(config: EarsConfig) -> dict[str, Any]:
         "channels": list(config.channels),
         "strides": [2] * (len(config.channels) - 1),
         "num_res_units": int(config.num_res_units),
+        "norm": "batch",
     }
 
 
@@ -37,6 +38,7 @@ def network_from_architecture(arch: dict[str, Any]) -> torch.nn.Module:
         channels=tuple(int(c) for c in arch["channels"]),
         strides=tuple(int(s) for s in arch["strides"]),
         num_res_units=int(arch["num_res_units"]),
+        norm=arch.get("norm", "batch"),
     )
 
 

@@ -114,14 +114,17 @@ def prepare_case(subject: str, case: str, image: Any, landmarks: dict[str, np.nd
 
 
 def heatmap_loss(pred: torch.Tensor, target: torch.Tensor, foreground_weight: float, background_weight: float) -> torch.Tensor:
-    """Weighted squared error plus the false-positive term.
+    """Squared error balanced between the ear peaks and the background, plus the FP term.
 
-    ``mean((1 + w_fg t)(p - t)^2) + w_bg mean([t < 0.01] relu(p)^2)``: the first term keeps
-    the small ear regions from drowning in background; the second punishes responses where
-    there is no ear (0 turns it off).
+    ``w_fg * sum(t (p - t)^2) / sum(t)`` (error around the ears, normalised by the target
+    mass so the few ear voxels are not drowned) ``+ mean((p - t)^2)`` ``+ w_bg *
+    mean([t < 0.01] relu(p)^2)`` (responses where there is no ear; 0 turns it off).
     """
-    weight = 1.0 + foreground_weight * target
-    loss = (weight * (pred - target) ** 2).mean()
+    error = (pred - target) ** 2
+    loss = error.mean()
+    mass = target.sum()
+    if float(mass) > 0:
+        loss = loss + foreground_weight * (target * error).sum() / mass
     if background_weight > 0:
         loss = loss + background_weight * ((target < 0.01).float() * torch.relu(pred) ** 2).mean()
     return loss
@@ -217,6 +220,7 @@ def train_network(
         The trained network (eval mode) and a history (loss curve, mining rounds).
     """
     torch.manual_seed(config.seed)
+    torch.set_flush_denormal(True)
     rng = np.random.default_rng(config.seed)
     model = build_network(config)
     optimiser = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)

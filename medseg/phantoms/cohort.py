@@ -46,7 +46,7 @@ COHORT_DEFAULTS: dict[str, dict[str, Any]] = {
 
 #: Settings for the smoke study (a few seconds); put them under ``cohort.demo`` in a config.
 SMOKE_SETTINGS: dict[str, dict[str, Any]] = {
-    "ears": {"subjects": 3, "scans_per_subject": [2, 2], "max_voxels": 300_000},
+    "ears": {"subjects": 3, "scans_per_subject": [2, 2], "max_voxels": 500_000},
     "lv": {"subjects": 3, "slices": [2, 2], "phases": [8, 8], "matrix": 64, "pixel_mm": [2.2, 2.8]},
 }
 
@@ -79,9 +79,13 @@ def _rng(seed: int, *key: int) -> np.random.Generator:
 
 
 def _pick(seed: int, stream: int, which: int, k: int, fraction: float) -> bool:
-    """Case ``k`` takes an option with the given fraction, spread evenly (a Weyl sequence)."""
+    """Case ``k`` takes option ``which`` with the given fraction, spread evenly (a Weyl sequence).
+
+    Each option steps by its own irrational number, so that options are not correlated.
+    """
     start = _rng(seed, _FORMAT_STREAM, stream, which).random()
-    return bool((start + k * 0.6180339887498949) % 1.0 < fraction)
+    step = (0.6180339887498949, 0.4142135623730951, 0.7320508075688772)[which]
+    return bool((start + k * step) % 1.0 < fraction)
 
 
 def _uid(seed: int, *parts: Any) -> str:

@@ -179,6 +179,7 @@ class HeadAnatomy:
     shells: tuple[tuple[str, float, float, float | None], ...]  # name, depth mm, HU, floor
     layers: tuple[Layer, ...]
     metal_centres: np.ndarray  # (n, 3) head frame
+    soft_parts: tuple[Ellipsoid, ...] = ()  # neck and lower face, under the head's skin
 
     @property
     def ear_distance(self) -> float:
@@ -254,9 +255,9 @@ def _ear_layers(rng: np.random.Generator, centre: np.ndarray, side: str) -> list
     spiral = spiral + (1.6 * size * turns)[:, None] * a
     tube = np.array([pt(p) for p in spiral])
     layers.append(Layer("cochlea", Balls(tube, 1.05 * size - 0.16 * turns), rng.uniform(0, 30)))
-    layers.append(
-        Layer("vestibule", Ellipsoid(pt(vest), np.array([3.0, 2.3, 2.3]) * size, np.column_stack([vec(d), vec(np.cross(d, [0, 0, 1])), vec(np.cross(d, np.cross(d, [0, 0, 1])))])), rng.uniform(0, 30))
-    )
+    side_axis = np.cross(d, [0.0, 0.0, 1.0])
+    vest_axes = np.column_stack([vec(d), vec(side_axis), vec(np.cross(d, side_axis))])
+    layers.append(Layer("vestibule", Ellipsoid(pt(vest), np.array([3.0, 2.3, 2.3]) * size, vest_axes), rng.uniform(0, 30)))
     layers.append(Layer("iac", Capsule(pt([-3.5, -1.0, 1.5]), pt([-15, -4.5, 2.5]), 2.2, 2.4), 10.0))
     layers.append(Layer("middle_ear", Ellipsoid(pt([6.8, -1.0, 0.0]), np.array([2.0, 5.0, 6.0])), _AIR))
     layers.append(Layer("eac", Capsule(pt([9.0, 0.0, -2.0]), pt([40.0, -2.0, -5.0]), 3.5, 4.0), _AIR))
@@ -301,56 +302,65 @@ def sample_head_anatomy(rng: np.random.Generator, settings: dict[str, Any] | Non
     def add(name: str, shape: Any, hu: float) -> None:
         layers.append(Layer(name, shape, float(hu)))
 
-    add("ventricle_l", Ellipsoid(np.array([7.0, 2.0, 45.0]) * s, np.array([4.0, 20.0, 7.0]) * s), 6)
-    add("ventricle_r", Ellipsoid(np.array([-7.0, 2.0, 45.0]) * s, np.array([4.0, 20.0, 7.0]) * s), 6)
+    def ell(centre: Any, radii: Any) -> Ellipsoid:  # canonical head size, scaled
+        return Ellipsoid(np.asarray(centre, dtype=float) * s, np.asarray(radii, dtype=float) * s)
+
+    def tube(a: Any, b: Any, ra: float, rb: float) -> Capsule:
+        return Capsule(np.asarray(a, dtype=float) * s, np.asarray(b, dtype=float) * s, ra * s, rb * s)
+
+    def bone(mean: float) -> float:
+        return float(rng.normal(mean, 80))
+
+    add("ventricle_l", ell([7, 2, 45], [4, 20, 7]), 6)
+    add("ventricle_r", ell([-7, 2, 45], [4, 20, 7]), 6)
     # Face and skull base: maxilla with sinuses, nasal cavity, nasopharynx, eyes, clivus.
-    add("maxilla", Ellipsoid(np.array([0.0, -55.0, -18.0]) * s, np.array([36.0, 28.0, 26.0]) * s), 450)
+    add("maxilla", ell([0, -55, -18], [36, 28, 26]), 450)
     for sx in (-1, 1):
-        add("maxillary_sinus", Ellipsoid(np.array([25.0 * sx, -57.0, -15.0]) * s, np.array([11.0, 13.0, 15.0]) * s), _AIR)
-        add("eye", Ellipsoid(np.array([32.0 * sx, -78.0, 28.0]) * s, np.array([12.0, 12.0, 12.0]) * s), 12)
-    add("nasal_cavity", Ellipsoid(np.array([0.0, -62.0, -5.0]) * s, np.array([7.0, 26.0, 16.0]) * s), _AIR)
-    add("nasopharynx", Ellipsoid(np.array([0.0, -25.0, -38.0]) * s, np.array([12.0, 9.0, 12.0]) * s), _AIR)
-    add("clivus", Capsule(np.array([0.0, -14.0, 0.0]) * s, np.array([0.0, 6.0, -38.0]) * s, 7.5 * s, 5.0 * s), rng.normal(1450, 80))
+        add("maxillary_sinus", ell([25 * sx, -57, -15], [11, 13, 15]), _AIR)
+        add("eye", ell([32 * sx, -78, 28], [12, 12, 12]), 12)
+    add("nasal_cavity", ell([0, -62, -5], [7, 26, 16]), _AIR)
+    add("nasopharynx", ell([0, -25, -38], [12, 9, 12]), _AIR)
+    add("clivus", tube([0, -14, 0], [0, 6, -38], 7.5, 5.0), bone(1450))
     for side in SIDES:
         layers.extend(_ear_layers(rng, ears[side], side))
     for side, sx in (("left", 1), ("right", -1)):
         c = ears[side]
-        add("zygoma", Capsule(c + np.array([6.0 * sx, -16.0, -10.0]), np.array([45.0 * sx, -62.0, -14.0]) * s, 5.0, 6.0), rng.normal(1500, 80))
-        condyle = c + np.array([4.0 * sx, -13.0, -5.0])
-        angle = np.array([44.0 * sx, -12.0, -72.0]) * s
-        add("ramus", Capsule(condyle, angle, 5.0, 6.5 * s), rng.normal(1350, 80))
+        add("zygoma", Capsule(c + np.array([6.0 * sx, -16.0, -10.0]), np.array([45.0 * sx, -62.0, -14.0]) * s, 5.0, 6.0), bone(1500))
+        condyle = c + np.array([4.0 * sx, -13.0, -5.0])  # just in front of the ear canal
+        add("ramus", Capsule(condyle, np.array([44.0 * sx, -12.0, -72.0]) * s, 5.0, 6.5 * s), bone(1350))
     # Dental arches: mandible body, then upper and lower teeth.
     phi = np.deg2rad(np.linspace(200, 340, 9))
     arch = np.column_stack([24 * np.cos(phi), -55 + 26 * np.sin(phi), np.full_like(phi, -66.0)]) * s
-    add("mandible", Balls(np.vstack([np.linspace(p, q, 6) for p, q in zip(arch[:-1], arch[1:])]), np.full(48, 7.0 * s)), rng.normal(1350, 80))
-    for sx in (-1, 1):
-        add("mandible_body", Capsule(arch[0 if sx < 0 else -1], np.array([44.0 * sx, -12.0, -72.0]) * s, 6.5 * s, 6.5 * s), rng.normal(1350, 80))
-    tooth_centres = []
-    for z in (-43.0, -56.0):
-        phi_t = np.deg2rad(np.linspace(205, 335, 14))
-        tooth_centres.append(np.column_stack([24 * np.cos(phi_t), -55 + 26 * np.sin(phi_t), np.full_like(phi_t, z)]) * s)
-    teeth = np.vstack(tooth_centres)
-    keep = rng.random(len(teeth)) > 0.1  # a few missing teeth
-    for c in teeth[keep]:
+    body = np.vstack([np.linspace(p, q, 6) for p, q in zip(arch[:-1], arch[1:])])
+    add("mandible", Balls(body, np.full(len(body), 7.0 * s)), bone(1350))
+    for sx, end in ((-1, arch[0]), (1, arch[-1])):
+        add("mandible_angle", Capsule(end, np.array([44.0 * sx, -12.0, -72.0]) * s, 6.5 * s, 6.5 * s), bone(1350))
+    phi_t = np.deg2rad(np.linspace(205, 335, 14))
+    teeth = np.vstack(
+        [np.column_stack([24 * np.cos(phi_t), -55 + 26 * np.sin(phi_t), np.full_like(phi_t, z)]) * s for z in (-43.0, -56.0)]
+    )
+    teeth = teeth[rng.random(len(teeth)) > 0.1]  # a few missing teeth
+    for c in teeth:
         add("tooth", Ellipsoid(c, np.array([3.0, 3.4, 5.5]) * s), rng.normal(2700, 150))
     metal = np.zeros((0, 3))
     if rng.random() < cfg["metal_probability"]:
-        metal = teeth[keep][rng.choice(int(keep.sum()), size=int(rng.integers(1, 4)), replace=False)]
+        metal = teeth[rng.choice(len(teeth), size=int(rng.integers(1, 4)), replace=False)]
         for c in metal:
             add("metal", Ellipsoid(c, np.array([2.4, 2.4, 2.4]) * s), rng.uniform(3000, 4000))
-    # Cervical spine: C1 ring, bodies, laminae, spinous processes, spinal canal.
-    add("spinal_canal", Capsule(np.array([0.0, 22.0, -40.0]) * s, np.array([0.0, 26.0, -175.0]) * s, 7.0 * s, 7.0 * s), 25)
+    # Cervical spine: spinal canal, vertebral bodies (C2-C7), laminae, spinous processes.
+    add("spinal_canal", tube([0, 22, -40], [0, 26, -175], 7.0, 7.0), 25)
     for k in range(7):
-        z = (-48.0 - 17.0 * k) * s
+        z = -48.0 - 17.0 * k
         if k > 0:
-            add("vertebral_body", Ellipsoid(np.array([0.0, 4.0 + k, z]), np.array([11.0, 9.0, 7.0]) * s), rng.normal(1050, 60))
-        add("lamina", Torus(np.array([0.0, 22.0 + k, z]), np.array([0.0, 0.0, 1.0]), 10.0 * s, 2.8 * s), rng.normal(1300, 60))
-        add("spinous", Capsule(np.array([0.0, 32.0 + k, z]), np.array([0.0, 48.0 + k, z - 6.0 * s]), 3.0 * s, 2.5 * s), rng.normal(1300, 60))
+            add("vertebral_body", ell([0, 4 + k, z], [11, 9, 7]), rng.normal(1050, 60))
+        add("lamina", Torus(np.array([0.0, 22.0 + k, z]) * s, np.array([0.0, 0.0, 1.0]), 10.0 * s, 2.8 * s), rng.normal(1300, 60))
+        add("spinous", tube([0, 32 + k, z], [0, 48 + k, z - 6], 3.0, 2.5), rng.normal(1300, 60))
     # Calcifications / bone islands anywhere in the head.
     for _ in range(int(rng.integers(0, 4))):
         c = skin.centre + rng.uniform(-0.6, 0.6, 3) * skin.radii
         add("bone_island", Ellipsoid(c, rng.uniform(1.5, 4.5, 3)), rng.uniform(1500, 2300))
-    return HeadAnatomy(s, ears, skin, shells, tuple(layers), metal)
+    soft_parts = (ell([0, 12, -150], [52, 50, 120]), ell([0, -45, -55], [50, 42, 38]))  # neck, lower face
+    return HeadAnatomy(s, ears, skin, shells, tuple(layers), metal, soft_parts)
 
 
 # --------------------------------------------------------------------------- scans
@@ -411,7 +421,8 @@ def sample_scan_geometry(
     bone scan at fine spacing), ``vertex`` (brain above the ears) and ``jaw`` (jaw and neck
     below the ears). Spacing is drawn from the allowed ranges; if the grid exceeds
     ``max_voxels`` the in-plane spacing is raised, then the slice spacing (both within
-    their ranges), and only then the field of view is shrunk.
+    their ranges), and only then the field of view is shrunk: its slab thickness first
+    (down to 30 mm), then its in-plane extent.
 
     Args:
         rng: the scan's random generator.
@@ -435,7 +446,7 @@ def sample_scan_geometry(
     s = anatomy.scale
     if kind == "both":
         fov = np.array([rng.uniform(150, 200), rng.uniform(150, 210), rng.uniform(50, 110)])
-        centre = np.array([0.0, rng.uniform(-10, 10), rng.uniform(-12, 12)])
+        centre = np.array([0.0, rng.uniform(-10, 10), rng.uniform(-1, 1)])  # z: scaled below
         ip, sl = rng.uniform(max(ip_lo, 0.4), ip_hi), rng.uniform(sl_lo, sl_hi)
     elif kind in SIDES:
         fov = np.array([rng.uniform(55, 85), rng.uniform(55, 85), rng.uniform(40, 70)])
@@ -460,10 +471,15 @@ def sample_scan_geometry(
     if n.prod() > cap:
         spacing[2] = min(sl_hi, spacing[2] * n.prod() / cap)
         n = np.ceil(fov / spacing)
+    if n.prod() > cap:  # shrink the slab first (down to 30 mm), then the in-plane FOV
+        fov[2] = max(fov[2] * cap / n.prod(), min(fov[2], 30.0))
+        n = np.ceil(fov / spacing)
     if n.prod() > cap:
-        fov = fov * (cap / n.prod()) ** (1 / 3)
+        fov[:2] = fov[:2] * np.sqrt(cap / n.prod())
         n = np.floor(fov / spacing)
     size = tuple(int(v) for v in np.maximum(n, 8))
+    if kind == "both":  # slab centre within 12 mm of the ears, leaving them 12 mm inside
+        centre[2] *= max(0.0, min(12.0, fov[2] / 2 - 12.0))
     rotation = _rotation(rng, float(cfg["max_rotation_deg"]))
     translation = np.array([rng.uniform(-20, 20), rng.uniform(-40, 40), rng.uniform(-250, 150)])
     direction_kind = _choose(rng, cfg["direction_mix"])
@@ -541,16 +557,21 @@ def render_head_ct(
     skin_d = anatomy.skin.sdf(x, y, z)
     base = skull_base_height(y, anatomy.scale).astype(np.float32)
     everywhere = (slice(None),) * 3
-    canvas.paint(everywhere, skin_d.copy(), 40.0)
+    body_d = skin_d.copy()  # skin of head, neck and lower face together
+    for part in anatomy.soft_parts:
+        sl = canvas.region(*part.bounds())
+        if sl is not None:
+            np.minimum(body_d[sl], part.sdf(x[sl], y[sl], z[sl]), out=body_d[sl])
+    canvas.paint(everywhere, body_d.copy(), 40.0)
     z_above = z - base  # height above the cranial floor
     for name, depth, hu, floor in anatomy.shells:
-        d = skin_d + np.float32(depth)
+        d = (body_d if name in ("fat", "muscle") else skin_d) + np.float32(depth)
         if floor is not None:
             np.maximum(d, np.float32(floor) - z_above, out=d)
         if name == "skull_base":  # a slab: only the part under the cranial floor
             np.maximum(d, z_above, out=d)
         canvas.paint(everywhere, d, hu)
-    del skin_d, base, z_above
+    del skin_d, body_d, base, z_above
     for layer in anatomy.layers:
         sl = canvas.region(*layer.shape.bounds())
         if sl is None:

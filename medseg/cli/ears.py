@@ -1,0 +1,150 @@
+"""``medseg ears``: train, detect, baseline and evaluate the inner-ear localiser."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from medseg.errors import ModelError
+
+DEFAULT_MODEL = Path("results/models/ears/final/full")
+
+
+def register(subparsers: argparse._SubParsersAction, formatter_class: type) -> None:
+    parser = subparsers.add_parser(
+        "ears",
+        help="inner-ear detection and localisation in head CT",
+        formatter_class=formatter_class,
+        description="Train, run and evaluate the inner-ear localiser (volume-to-volume regression network "
+        "with false-positive suppression and a shape constraint).",
+        epilog="example:\n  medseg ears detect ct.nii.gz --out results/ears/ct_001",
+    )
+    commands = parser.add_subparsers(dest="ears_command", metavar="ACTION")
+
+    train = commands.add_parser(
+        "train",
+        help="train a model folder from a cases table",
+        formatter_class=formatter_class,
+        description="Train the network on patches (with false-positive suppression unless --variant no_fps), "
+        "learn the shape prior and tune the presence threshold on the training cases only.",
+        epilog="example:\n  medseg ears train --cases results/splits/ears/fold_0/train.tsv --config configs/demo.yaml \\\n"
+        "      --out results/models/ears/fold_0/full --variant full --threads 2",
+    )
+    train.add_argument("--cases", required=True, type=Path, help="TSV with subject, case, image, annotation")
+    train.add_argument("--config", type=Path, help="study config (YAML); its 'ears' section and 'seed' are read")
+    train.add_argument("--out", required=True, type=Path, help="model folder to write")
+    train.add_argument("--variant", choices=["full", "no_fps"], default="full", help="no_fps = without false-positive suppression")
+    train.add_argument("--threads", type=int, help="torch threads (default: ears.threads of the config)")
+    train.set_defaults(func=_train)
+
+    detect = commands.add_parser(
+        "detect",
+        help="find the inner ears in one CT",
+        formatter_class=formatter_class,
+        description="Write ears.json (presence, score, LPS/RAS position and voxel index per ear, rejected "
+        "candidates), heatmap_left/right.nii.gz on the input grid and ears.mrk.json (3D Slicer).",
+        epilog="example:\n  medseg ears detect dicom/series_3/ --model results/models/ears/final/full --out results/ears/ct_001",
+    )
+    detect.add_argument("input", type=Path, help="CT: DICOM series folder or image file (NIfTI, NRRD, MHA)")
+    detect.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="model folder")
+    detect.add_argument("--out", required=True, type=Path, help="output folder")
+    detect.add_argument("--no-shape-constraint", action="store_true", help="skip the shape constraint (ablation)")
+    detect.add_argument("--threads", type=int, help="torch threads (default: the model's)")
+    detect.set_defaults(func=_detect)
+
+    baseline = commands.add_parser(
+        "baseline",
+        help="classical template-matching baseline (train/detect)",
+        formatter_class=formatter_class,
+        description="A template-matching baseline: mean ear templates from the training cases, normalised "
+        "cross-correlation, a tuned presence threshold. Writes the same ears.json as detect.",
+        epilog="example:\n  medseg ears baseline train --cases train.tsv --config configs/demo.yaml --out results/models/ears/fold_0/baseline\n"
+        "  medseg ears baseline detect ct.nii.gz --model results/models/ears/fold_0/baseline --out results/ears_baseline/ct_001",
+    )
+    actions = baseline.add_subparsers(dest="baseline_command", metavar="ACTION")
+    btrain = actions.add_parser("train", help="build the templates", formatter_class=formatter_class,
+                                epilog="example:\n  medseg ears baseline train --cases train.tsv --out model_dir")
+    btrain.add_argument("--cases", required=True, type=Path, help="TSV with subject, case, image, annotation")
+    btrain.add_argument("--config", type=Path, help="study config (YAML)")
+    btrain.add_argument("--out", required=True, type=Path, help="baseline model folder to write")
+    btrain.set_defaults(func=_baseline_train)
+    bdetect = actions.add_parser("detect", help="run the baseline on one CT", formatter_class=formatter_class,
+                                 epilog="example:\n  medseg ears baseline detect ct.nii.gz --model model_dir --out out_dir")
+    bdetect.add_argument("input", type=Path, help="CT: DICOM series folder or image file")
+    bdetect.add_argument("--model", required=True, type=Path, help="baseline model folder")
+    bdetect.add_argument("--out", required=True, type=Path, help="output folder (ears.json)")
+    bdetect.set_defaults(func=_baseline_detect)
+    baseline.set_defaults(func=lambda args: (baseline.print_help(), 2)[1])
+
+    evaluate = commands.add_parser(
+        "evaluate",
+        help="presence accuracy, 0/1/2-ear confusion and localisation error per variant",
+        formatter_class=formatter_class,
+        description="Read a TSV with columns case, subject, variant, prediction (ears.json) and reference "
+        "(landmark JSON); write summary.json, per_case.tsv and ablation.tsv.",
+        epilog="example:\n  medseg ears evaluate --table results/ears/predictions.tsv --out results/ears/evaluation",
+    )
+    evaluate.add_argument("--table", required=True, type=Path, help="TSV: case, subject, variant, prediction, reference")
+    evaluate.add_argument("--out", required=True, type=Path, help="output folder")
+    evaluate.add_argument("--match-radius-mm", type=float, default=10.0, help="a found ear farther than this from the reference counts as wrong")
+    evaluate.set_defaults(func=_evaluate)
+    parser.set_defaults(func=lambda args: (parser.print_help(), 2)[1])
+
+
+def _config(path: Path | None):
+    from medseg.config import load_config
+    from medseg.ears.config import from_config
+
+    return from_config(load_config(path) if path else {})
+
+
+def _train(args: argparse.Namespace) -> int:
+    from medseg.ears.train import train
+
+    config = _config(args.config)
+    if args.threads:
+        config = config.replace(threads=args.threads)
+    out = train(args.cases, config, args.out, variant=args.variant, progress=not getattr(args, "quiet", False))
+    print(json.dumps({"model": str(out), "variant": args.variant}))
+    return 0
+
+
+def _detect(args: argparse.Namespace) -> int:
+    from medseg.ears.detect import detect_file
+
+    if not args.model.is_dir():
+        if args.model == DEFAULT_MODEL:
+            raise ModelError(
+                f"no model at {args.model} (relative to {Path.cwd()}); train one first by running "
+                "`snakemake --cores 8` in the study folder, or pass --model MODEL_DIR"
+            )
+        raise ModelError(f"{args.model}: no such model folder")
+    doc = detect_file(args.input, args.model, args.out, shape_constraint=not args.no_shape_constraint, threads=args.threads)
+    print(json.dumps({side: {"present": doc["ears"][side]["present"], "score": doc["ears"][side]["score"],
+                             "position_lps": doc["ears"][side]["position_lps"]} for side in ("left", "right")}))
+    return 0
+
+
+def _baseline_train(args: argparse.Namespace) -> int:
+    from medseg.ears.baseline import train_baseline
+
+    out = train_baseline(args.cases, _config(args.config), args.out)
+    print(json.dumps({"model": str(out)}))
+    return 0
+
+
+def _baseline_detect(args: argparse.Namespace) -> int:
+    from medseg.ears.baseline import detect_baseline_file
+
+    doc = detect_baseline_file(args.input, args.model, args.out)
+    print(json.dumps({side: doc["ears"][side]["present"] for side in ("left", "right")}))
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from medseg.ears.evaluate import evaluate_table
+
+    summary = evaluate_table(args.table, args.out, match_radius_mm=args.match_radius_mm)
+    print(json.dumps({v: {k: s[k] for k in ("presence_accuracy", "error_mean_mm")} for v, s in summary["variants"].items()}))
+    return 0

@@ -1,0 +1,147 @@
+"""Evaluation of LV predictions against reference labels: per frame, subject, variant."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import SimpleITK as sitk
+
+from medseg.errors import ImageReadError
+from medseg.io.atomic import write_json, write_text
+from medseg.metrics import frame_metrics, mean_sd
+
+TABLE_COLUMNS = ("case", "subject", "variant", "prediction", "reference")
+METRICS = ("dice", "hd", "hd95", "apd_endo", "apd_epi", "dice_cavity")
+
+
+def _read_labels(path: Path) -> tuple[np.ndarray, tuple[float, float]]:
+    from medseg.io.image import read_image
+
+    image = read_image(path)
+    array = sitk.GetArrayFromImage(image)
+    if array.ndim == 4:
+        array = array.transpose(1, 0, 2, 3)
+    elif array.ndim == 3:
+        array = array[None]
+    else:
+        raise ImageReadError(f"{path}: expected a 4D (or 2D+t) label image")
+    spacing = image.GetSpacing()
+    return array, (float(spacing[1]), float(spacing[0]))
+
+
+def evaluate_case(prediction: np.ndarray, reference: np.ndarray, spacing: tuple[float, float]) -> list[dict[str, Any]]:
+    """Metrics of every annotated frame of one case.
+
+    Args:
+        prediction: (slices, phases, rows, cols) predicted labels.
+        reference: reference labels, 255 where not annotated.
+        spacing: (row, col) pixel spacing, mm.
+
+    Returns:
+        One dict per annotated frame: ``slice``, ``phase`` and the metrics.
+    """
+    if prediction.shape != reference.shape:
+        raise ImageReadError(f"prediction grid {prediction.shape} differs from reference {reference.shape}")
+    rows = []
+    for z in range(reference.shape[0]):
+        for t in range(reference.shape[1]):
+            ref = reference[z, t]
+            if (ref == 255).all():
+                continue
+            rows.append({"slice": z, "phase": t, **frame_metrics(prediction[z, t], ref, spacing)})
+    return rows
+
+
+def read_eval_table(path: str | Path) -> list[dict[str, str]]:
+    """Read the evaluation table (TSV: case, subject, variant, prediction, reference)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ImageReadError(f"{path}: evaluation table not found")
+    with open(path, newline="") as handle:
+        reader = csv.DictReader(handle, delimiter="\t")
+        missing = [c for c in TABLE_COLUMNS if c not in (reader.fieldnames or [])]
+        if missing:
+            raise ImageReadError(f"{path}: missing column(s) {', '.join(missing)} (need {', '.join(TABLE_COLUMNS)})")
+        rows = []
+        for row in reader:
+            for key in ("prediction", "reference"):
+                value = Path(row[key].strip())
+                row[key] = str(value if value.is_absolute() else (path.parent / value).resolve())
+            rows.append(row)
+    return rows
+
+
+def _tsv(header: list[str], rows: list[list[Any]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter="\t", lineterminator="\n")
+    writer.writerow(header)
+    for row in rows:
+        writer.writerow([f"{v:.4f}" if isinstance(v, float) else v for v in row])
+    return buffer.getvalue()
+
+
+def summarise(frames: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per variant: per-subject means, then mean ± SD over subjects (and over frames).
+
+    Args:
+        frames: per-frame rows with ``variant``, ``subject``, ``case`` and metrics.
+    """
+    by_variant: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
+    for row in frames:
+        by_variant[row["variant"]][row["subject"]].append(row)
+    summary: dict[str, Any] = {}
+    for variant, subjects in sorted(by_variant.items()):
+        per_subject = {
+            subject: {m: mean_sd([r[m] for r in rows])["mean"] for m in METRICS} | {"frames": len(rows)}
+            for subject, rows in sorted(subjects.items())
+        }
+        all_rows = [r for rows in subjects.values() for r in rows]
+        summary[variant] = {
+            "subjects": per_subject,
+            "over_subjects": {m: mean_sd([s[m] for s in per_subject.values()]) for m in METRICS},
+            "over_frames": {m: mean_sd([r[m] for r in all_rows]) for m in METRICS},
+        }
+    return summary
+
+
+def evaluate_table(table: str | Path, out_dir: str | Path) -> dict[str, Any]:
+    """Evaluate every row of a table; write ``summary.json``, ``per_subject.tsv``,
+    ``ablation.tsv`` and ``per_frame.tsv`` into ``out_dir``.
+
+    Returns:
+        The summary.
+    """
+    out_dir = Path(out_dir)
+    frames: list[dict[str, Any]] = []
+    for row in read_eval_table(table):
+        prediction, _ = _read_labels(Path(row["prediction"]))
+        reference, spacing = _read_labels(Path(row["reference"]))
+        try:
+            case_rows = evaluate_case(prediction, reference, spacing)
+        except ImageReadError as error:
+            raise ImageReadError(f"{row['prediction']}: {error}") from None
+        frames += [{"variant": row["variant"], "subject": row["subject"], "case": row["case"], **r} for r in case_rows]
+    summary = summarise(frames)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_json(out_dir / "summary.json", {"metrics": list(METRICS), "units": "Dice; distances in mm", "variants": summary})
+    write_text(
+        out_dir / "per_frame.tsv",
+        _tsv(["variant", "subject", "case", "slice", "phase", *METRICS], [[r[k] for k in ("variant", "subject", "case", "slice", "phase", *METRICS)] for r in frames]),
+    )
+    subject_rows = [
+        [variant, subject, values["frames"], *[values[m] for m in METRICS]]
+        for variant, content in summary.items()
+        for subject, values in content["subjects"].items()
+    ]
+    write_text(out_dir / "per_subject.tsv", _tsv(["variant", "subject", "frames", *METRICS], subject_rows))
+    ablation_rows = []
+    for variant, content in summary.items():
+        stats = content["over_subjects"]
+        ablation_rows.append([variant, len(content["subjects"]), *[f"{stats[m]['mean']:.4f} ± {stats[m]['sd']:.4f}" for m in METRICS]])
+    write_text(out_dir / "ablation.tsv", _tsv(["variant", "subjects", *METRICS], ablation_rows))
+    return summary

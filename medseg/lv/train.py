@@ -1,0 +1,175 @@
+"""Training the cine LV segmenter on labelled frames, with temporal context from all frames."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from monai.losses import MaskedDiceLoss
+from monai.utils import set_determinism
+from tqdm import tqdm
+
+from medseg.errors import InputRejected
+from medseg.lv.augment import CineAugment
+from medseg.lv.config import LVConfig
+from medseg.lv.dataset import IGNORE, CineSequence, load_training_sequences, sample_window
+from medseg.lv.model_io import build_model, load_initial_weights, save_model
+from medseg.lv.network import CineSegNet
+
+log = logging.getLogger(__name__)
+
+
+class MaskedDiceCELoss(torch.nn.Module):
+    """Cross-entropy plus soft Dice over annotated pixels only (label 255 is ignored).
+
+    Args:
+        dice_weight: weight of the Dice term (cross-entropy has weight 1).
+    """
+
+    def __init__(self, dice_weight: float = 1.0) -> None:
+        super().__init__()
+        self.dice_weight = dice_weight
+        self.dice = MaskedDiceLoss(include_background=False, to_onehot_y=True, softmax=True, batch=True)
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Loss of (N, C, H, W) logits against (N, H, W) integer labels."""
+        mask = target != IGNORE
+        if not mask.any():
+            return logits.sum() * 0.0
+        ce = F.cross_entropy(logits, target.long(), ignore_index=IGNORE)
+        clean = torch.where(mask, target, torch.zeros_like(target)).long().unsqueeze(1)
+        dice = self.dice(logits, clean, mask=mask.unsqueeze(1).float())
+        return ce + self.dice_weight * dice
+
+
+class BatchSampler:
+    """Random cyclic windows of labelled sequences, augmented consistently over time.
+
+    Args:
+        sequences: training sequences (each with at least one labelled frame).
+        config: LV settings.
+    """
+
+    def __init__(self, sequences: list[CineSequence], config: LVConfig) -> None:
+        if not sequences:
+            raise InputRejected("no annotated frames to train on", ["no annotated frames"])
+        self.sequences = sequences
+        self.config = config
+        self.rng = np.random.default_rng(config.seed)
+        self.augment = CineAugment(config, seed=config.seed)
+        weights = np.array([len(s.labelled_frames) for s in sequences], dtype=np.float64)
+        self.weights = weights / weights.sum()
+
+    def __call__(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, W, 1, S, S) images and (B, W, S, S) labels."""
+        images, labels = [], []
+        for _ in range(self.config.batch_size):
+            sequence = self.sequences[int(self.rng.choice(len(self.sequences), p=self.weights))]
+            window = min(self.config.window, len(sequence.image))
+            index = sample_window(sequence, window, self.rng)
+            image, label = self.augment(sequence.image[index], sequence.label[index])
+            images.append(image)
+            labels.append(label)
+        return torch.from_numpy(np.stack(images))[:, :, None], torch.from_numpy(np.stack(labels))
+
+
+def fit(
+    model: CineSegNet, sequences: list[CineSequence], config: LVConfig, progress: bool = True
+) -> dict[str, Any]:
+    """Train ``model`` in place.
+
+    Args:
+        model: the network.
+        sequences: labelled training sequences.
+        config: LV settings (iterations, batch, window, learning rate, ...).
+        progress: show a tqdm bar.
+
+    Returns:
+        Run summary: iterations, final loss (mean of the last 10 %), seconds, frames/s.
+    """
+    torch.set_num_threads(config.threads)
+    set_determinism(seed=config.seed)
+    sampler = BatchSampler(sequences, config)
+    loss_fn = MaskedDiceCELoss(config.dice_weight)
+    optimiser = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    warmup = max(1, config.iterations // 20)
+
+    def lr_factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        progress_ = (step - warmup) / max(1, config.iterations - warmup)
+        return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress_))
+
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimiser, lr_factor)
+    model.train()
+    losses: list[float] = []
+    frames = 0
+    start = time.perf_counter()
+    bar = tqdm(range(config.iterations), desc=f"lv train {config.variant}", disable=not progress, leave=False)
+    for _ in bar:
+        images, labels = sampler()
+        logits = model(images)
+        loss = loss_fn(logits.flatten(0, 1), labels.flatten(0, 1))
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+        optimiser.step()
+        scheduler.step()
+        losses.append(float(loss))
+        frames += images.shape[0] * images.shape[1]
+        bar.set_postfix(loss=f"{losses[-1]:.3f}")
+    seconds = time.perf_counter() - start
+    tail = losses[-max(1, len(losses) // 10) :]
+    model.eval()
+    return {
+        "iterations": config.iterations,
+        "final_loss": float(np.mean(tail)) if tail else None,
+        "first_loss": losses[0] if losses else None,
+        "seconds": round(seconds, 2),
+        "frames_per_second": round(frames / seconds, 2) if seconds > 0 else None,
+    }
+
+
+def train(
+    rows: list[dict[str, str]],
+    config: LVConfig,
+    out_dir: str | Path | None = None,
+    init: str | Path | None = None,
+    progress: bool = True,
+) -> tuple[CineSegNet, dict[str, Any]]:
+    """Train an LV model on the cases of a training table and (optionally) save it.
+
+    Args:
+        rows: training-table rows (subject, case, image, annotation).
+        config: LV settings.
+        out_dir: model folder to write, or None.
+        init: model folder to initialise from (overrides ``config.init``).
+        progress: show a progress bar.
+
+    Returns:
+        ``(model, training summary)``.
+    """
+    torch.set_num_threads(config.threads)
+    torch.manual_seed(config.seed)
+    sequences = load_training_sequences(rows, config)
+    model = build_model(config)
+    summary: dict[str, Any] = {
+        "cases": sorted({s.case for s in sequences}),
+        "subjects": sorted({s.subject for s in sequences}),
+        "sequences": len(sequences),
+        "labelled_frames": int(sum(len(s.labelled_frames) for s in sequences)),
+    }
+    init = init or config.init
+    if init:
+        summary["init"] = {"from": str(init), **load_initial_weights(model, init)}
+    log.info("training %s on %d sequences (%d labelled frames)", config.variant, len(sequences), summary["labelled_frames"])
+    summary.update(fit(model, sequences, config, progress=progress))
+    if out_dir is not None:
+        save_model(out_dir, model, config, summary)
+    return model, summary

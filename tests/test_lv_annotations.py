@@ -1,0 +1,114 @@
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+from medseg.errors import ImageReadError
+from medseg.io.cine import CineStudy
+from medseg.lv.annotations import contours_to_labels, convert_annotation
+from medseg.lv.label_check import check_label_array
+
+SUNNYBROOK = Path(__file__).resolve().parents[2] / "shared" / "data" / "sunnybrook"
+
+
+def circle(cx, cy, r, n=80):
+    t = np.linspace(0, 2 * np.pi, n, endpoint=False)
+    return np.stack([cx + r * np.cos(t), cy + r * np.sin(t)], axis=1)
+
+
+def write(folder: Path, instance: int, kind: str, points) -> None:
+    sub = folder / f"{kind}-contours"
+    sub.mkdir(parents=True, exist_ok=True)
+    (sub / f"IM-0001-{instance:04d}-{kind}contour-manual.txt").write_text("".join(f"{x} {y}\n" for x, y in points))
+
+
+def study(slices=2, phases=4, size=64):
+    return CineStudy(
+        frames=np.zeros((slices, phases, size, size), np.float32),
+        positions=np.array([[0.0, 0.0, 10.0 * z] for z in range(slices)]),
+        direction=np.eye(3),
+        pixel_spacing=(1.5, 1.5),
+        slice_spacing=10.0,
+        trigger_times=np.tile(np.arange(phases) * 40.0, (slices, 1)),
+        instance_numbers=np.arange(1, slices * phases + 1).reshape(slices, phases),
+    )
+
+
+def test_contour_labels_full_partial_and_unlabelled(tmp_path):
+    write(tmp_path, 1, "i", circle(30, 32, 8))
+    write(tmp_path, 1, "o", circle(30, 32, 14))
+    write(tmp_path, 3, "i", circle(30, 32, 6))
+    write(tmp_path, 6, "o", circle(30, 32, 14))
+    labels, check = contours_to_labels(tmp_path, study())
+    full, endo_only, epi_only = labels[0, 0], labels[0, 2], labels[1, 1]
+    assert set(np.unique(full)) == {0, 1, 2}
+    assert full[32, 30] == 2 and full[32, 30 + 11] == 1 and full[0, 0] == 0
+    assert set(np.unique(endo_only)) == {2, 255}
+    assert epi_only[32, 30] == 255 and epi_only[0, 0] == 0
+    assert (labels[0, 1] == 255).all()
+    assert len(check.usable("endo")) == 2 and len(check.usable("epi")) == 2
+
+
+def test_misregistered_epicardium_is_dropped(tmp_path):
+    for instance in (1, 5):
+        write(tmp_path, instance, "i", circle(30, 32, 8))
+        write(tmp_path, instance, "o", circle(45, 32, 14))
+    out = tmp_path / "out" / "labels.nii.gz"
+    report = convert_annotation(tmp_path, study(), out)
+    assert report["usable"]["epi"] == 0 and report["usable"]["endo"] == 2
+    assert "misregistered" in report["study_reasons"][0]
+    written = json.loads((out.parent / "label_check.json").read_text())
+    assert written["unusable"]["epi"] == 2
+    array = sitk.GetArrayFromImage(sitk.ReadImage(str(out)))
+    assert array.shape == (4, 2, 64, 64) and 1 not in np.unique(array)
+
+
+def test_bad_contours_flagged(tmp_path):
+    write(tmp_path, 1, "i", circle(62, 32, 8))
+    write(tmp_path, 2, "i", np.array([[10, 10], [20, 20], [20, 10], [10, 20]]))
+    write(tmp_path, 3, "i", circle(30, 30, 1.5))
+    write(tmp_path, 99, "i", circle(30, 30, 8))
+    labels, check = contours_to_labels(tmp_path, study())
+    reasons = {f.instance: " ".join(f.reasons) for f in check.frames}
+    assert "outside" in reasons[1] and "crosses itself" in reasons[2]
+    assert "mm2" in reasons[3] and "not in the study" in reasons[99]
+    assert (labels == 255).all()
+
+
+def test_label_image_annotation(tmp_path):
+    s = study()
+    labels = np.full(s.frames.shape, 255, np.uint8)
+    labels[0, 0] = 0
+    labels[0, 0, 20:40, 20:40] = 1
+    labels[0, 0, 25:35, 25:35] = 2
+    labels[1, 1] = 0
+    labels[1, 1, 30, 30] = 2
+    path = tmp_path / "ref.nii.gz"
+    sitk.WriteImage(sitk.GetImageFromArray(labels.transpose(1, 0, 2, 3).copy()), str(path))
+    report = convert_annotation(path, s, tmp_path / "out" / "labels.nii.gz")
+    assert report["usable"]["frames_with_myocardium"] == 1
+    assert report["unusable"]["endo"] == 1
+    bad = labels.copy()
+    bad[0, 0, 0, 0] = 7
+    sitk.WriteImage(sitk.GetImageFromArray(bad.transpose(1, 0, 2, 3).copy()), str(path))
+    with pytest.raises(ImageReadError, match="ref.nii.gz"):
+        convert_annotation(path, s, tmp_path / "out" / "labels.nii.gz")
+
+
+def test_check_label_array_marks_tiny_frames():
+    labels = np.zeros((1, 2, 16, 16), np.uint8)
+    labels[0, 0, 5, 5] = 2
+    checked, verdict = check_label_array(labels, (1.0, 1.0))
+    assert (checked[0, 0] == 255).all() and (checked[0, 1] == 0).all()
+
+
+@pytest.mark.skipif(not SUNNYBROOK.is_dir(), reason="Sunnybrook data not present beside the project")
+def test_sunnybrook_hf_i_6_epicardium_caught(tmp_path):
+    from medseg.io.cine import read_cine
+
+    s = read_cine(SUNNYBROOK / "dicoms" / "SCD0000501")
+    labels, check = contours_to_labels(SUNNYBROOK / "contourfiles" / "SC-HF-I-6", s)
+    assert check.study_reasons and not check.usable("epi") and len(check.usable("endo")) == 22
+    assert 1 not in np.unique(labels) and 2 in np.unique(labels)
