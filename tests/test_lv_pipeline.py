@@ -54,6 +54,17 @@ def test_loss_ignores_unlabelled_pixels():
     assert value.item() > 0 and logits.grad[1].abs().sum() == 0
 
 
+def test_keep_largest_component():
+    from medseg.lv.segment import keep_largest_component
+
+    labels = np.zeros((1, 12, 12), np.uint8)
+    labels[0, 2:7, 2:7] = 1
+    labels[0, 3:6, 3:6] = 2
+    labels[0, 10, 10] = 1
+    out = keep_largest_component(labels)
+    assert out[0, 10, 10] == 0 and (out[0, 2:7, 2:7] == labels[0, 2:7, 2:7]).all()
+
+
 def test_cyclic_pad_wraps():
     x = torch.arange(5).view(1, 5)
     assert cyclic_pad(x, 2).tolist() == [[3, 4, 0, 1, 2, 3, 4, 0, 1]]
@@ -146,6 +157,10 @@ def test_cli_errors_name_the_problem(cases, tmp_path, capsys):
     sitk.WriteImage(sitk.Image([64, 64, 4, 1], sitk.sitkFloat32), str(one_phase))
     assert main(["lv", "segment", str(one_phase), "--model", str(model), "--out", str(tmp_path / "o")]) == 2
     assert "1 phase" in capsys.readouterr().err
+    ct = tmp_path / "ct.nii.gz"
+    sitk.WriteImage(sitk.Image([64, 64, 40], sitk.sitkInt16) - 1000, str(ct))
+    assert main(["lv", "segment", str(ct), "--model", str(model), "--out", str(tmp_path / "o")]) == 2
+    assert "ct.nii.gz" in capsys.readouterr().err
     corrupt = tmp_path / "dicom"
     corrupt.mkdir()
     (corrupt / "1.dcm").write_bytes(b"DICM" + b"\0" * 50)

@@ -30,6 +30,7 @@ COMMAND_MODULES = (
     "medseg.cli.ears",
     "medseg.cli.lv",
     "medseg.cli.report",
+    "medseg.cli.qa",
 )
 
 EXIT_USER_ERROR = 2

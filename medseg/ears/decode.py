@@ -25,6 +25,7 @@ class Candidate:
         index: refined continuous index on the network grid.
         position: LPS mm.
         lateral_depth: mm to the head's outer boundary on ``side`` (``None`` = unknown).
+        other_score: the other channel's strongest value within one voxel of the peak.
     """
 
     side: str
@@ -32,6 +33,7 @@ class Candidate:
     index: np.ndarray
     position: np.ndarray
     lateral_depth: float | None = None
+    other_score: float = 0.0
 
 
 @dataclasses.dataclass
@@ -143,12 +145,15 @@ def extract_candidates(
     """
     distance = max(1, int(round(peak_distance_mm / prep.spacing)))
     out: dict[str, list[Candidate]] = {}
-    for channel, side in zip(heatmaps, EAR_SIDES):
+    for number, (channel, side) in enumerate(zip(heatmaps, EAR_SIDES)):
+        other = heatmaps[1 - number]
         items = []
         for index, value in find_peaks(channel, min_score, distance, max_count, prep.valid_shape):
             refined = refine_peak(channel, index, refine_radius)
             position = prep.index_to_world(refined)
-            items.append(Candidate(side, value, refined, position, depth(position, side) if depth else None))
+            lo = np.maximum(np.asarray(index) - 1, 0)
+            rival = float(other[lo[0] : index[0] + 2, lo[1] : index[1] + 2, lo[2] : index[2] + 2].max())
+            items.append(Candidate(side, value, refined, position, depth(position, side) if depth else None, rival))
         out[side] = items
     return out
 
@@ -158,8 +163,9 @@ def decide(
 ) -> Decision:
     """Choose the ears from the candidates.
 
-    Without a prior, the strongest candidate of each channel at or above ``threshold`` is
-    the ear. With a prior, the best-scoring (left, right) pair that obeys it wins; failing
+    A candidate at or above ``threshold`` where the other channel answers more strongly is
+    the other ear and is dropped first. Without a prior, the strongest remaining candidate
+    of each channel is the ear. With a prior, the best-scoring (left, right) pair that obeys it wins; failing
     any valid pair, the strongest lone candidate that lies where an ear can lie.
 
     Args:
@@ -175,10 +181,12 @@ def decide(
     for side in EAR_SIDES:
         above[side] = []
         for c in candidates.get(side, []):
-            if c.score >= threshold:
-                above[side].append(c)
-            else:
+            if c.score < threshold:
                 rejected.append((c, f"score {c.score:.3f} below threshold {threshold:.3f}"))
+            elif c.other_score > c.score:
+                rejected.append((c, f"the other side's channel is stronger here ({c.other_score:.3f})"))
+            else:
+                above[side].append(c)
     chosen: dict[str, Candidate | None] = {side: None for side in EAR_SIDES}
     if prior is None:
         for side in EAR_SIDES:

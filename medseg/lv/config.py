@@ -37,6 +37,7 @@ class LVConfig:
         aug_bias_field: bias-field coefficient range (intensity inhomogeneity).
         aug_noise_std: Gaussian noise SD (images are scaled to about [0, 1]).
         roi_smooth_mm: smoothing of the motion map that locates the heart.
+        postprocess: keep the largest connected myocardium+cavity region per frame.
         init: model folder whose weights initialise training (pre-training), or null.
         threads: torch CPU threads.
         seed: every random choice derives from it (the config's top-level ``seed``).
@@ -64,6 +65,7 @@ class LVConfig:
     aug_bias_field: list[float] = field(default_factory=lambda: [-0.4, 0.4])
     aug_noise_std: float = 0.03
     roi_smooth_mm: float = 30.0
+    postprocess: bool = True
     init: str | None = None
     threads: int = 2
     seed: int = 0

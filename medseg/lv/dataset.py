@@ -77,6 +77,12 @@ def check_cine_frames(frames: np.ndarray, source: Path) -> None:
             f"{source}: a cine study needs the phases of the cardiac cycle; found {phases} phase(s)",
             [f"{phases} phase(s)"],
         )
+    if phases > 100:
+        raise InputRejected(f"{source}: {phases} phases per slice is no cardiac cycle (a 3D volume?)", [f"{phases} phases"])
+    if float(np.min(frames)) < -200.0:
+        raise InputRejected(
+            f"{source}: intensities down to {float(np.min(frames)):.0f} look like CT (HU), not cine MR", ["CT-like intensities"]
+        )
     if rows < 32 or cols < 32:
         raise InputRejected(f"{source}: frames of {rows}x{cols} pixels are too small for a cine study")
 
@@ -137,10 +143,23 @@ def read_volume(path: str | Path) -> CineVolume:
     from medseg.io.image import read_image
 
     image = read_image(path)
+    _reject_single_phase_nifti(path)
     modality = image.GetMetaData("0008|0060").strip() if image.HasMetaDataKey("0008|0060") else ""
     if modality and modality != "MR":
         raise InputRejected(f"{path}: modality {modality}, not a cine MR study")
     return volume_from_image(image, path)
+
+
+def _reject_single_phase_nifti(path: Path) -> None:
+    if not path.name.lower().endswith((".nii", ".nii.gz")):
+        return
+    import nibabel as nib
+
+    shape = nib.load(str(path)).header.get_data_shape()
+    if len(shape) >= 4 and shape[3] == 1:
+        raise InputRejected(
+            f"{path}: a cine study needs the phases of the cardiac cycle; found 1 phase(s)", ["1 phase(s)"]
+        )
 
 
 def _reject_non_mr(study: object, path: Path) -> None:

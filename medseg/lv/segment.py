@@ -19,6 +19,27 @@ from medseg.lv.roi import Roi, normalise_intensity
 MYOCARDIUM, CAVITY = 1, 2
 
 
+def keep_largest_component(labels: np.ndarray) -> np.ndarray:
+    """Per frame, keep only the largest connected region of myocardium ∪ cavity.
+
+    Args:
+        labels: (..., rows, cols) labels.
+
+    Returns:
+        A copy where every other labelled region is background.
+    """
+    from scipy import ndimage
+
+    out = np.asarray(labels).copy()
+    flat = out.reshape(-1, *out.shape[-2:])
+    for frame in flat:
+        regions, count = ndimage.label(frame > 0)
+        if count > 1:
+            sizes = np.bincount(regions.ravel())[1:]
+            frame[(regions > 0) & (regions != 1 + int(np.argmax(sizes)))] = 0
+    return out
+
+
 def cyclic_pad(sequence: torch.Tensor, context: int) -> torch.Tensor:
     """Pad (B, T, ...) with ``context`` frames from the other end of the cycle on each side."""
     if context <= 0:
@@ -74,6 +95,8 @@ def segment_volume(
     for z in range(slices):
         full = roi.uncrop_probabilities(probs[z])
         labels[z] = full.argmax(dim=1).numpy().astype(np.uint8)
+    if config.postprocess:
+        labels = keep_largest_component(labels)
     return labels, roi
 
 

@@ -121,7 +121,7 @@ def fit(
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
         optimiser.step()
         scheduler.step()
-        losses.append(float(loss))
+        losses.append(loss.detach().item())
         frames += images.shape[0] * images.shape[1]
         bar.set_postfix(loss=f"{losses[-1]:.3f}")
     seconds = time.perf_counter() - start
