@@ -12,6 +12,11 @@ if not config:
 
 
 validate(config, "workflow/schemas/config.schema.yaml")
+# Section schemas once more on their own: defaults are not filled in through a $ref.
+from medseg.config import config_sections
+
+for section, schema in config_sections(config):
+    validate(section, f"workflow/schemas/{schema}")
 
 
 report: "workflow/report/workflow.rst"

@@ -14,7 +14,28 @@ import yaml
 
 from medseg.errors import ConfigError
 
-SCHEMA = Path(__file__).resolve().parent.parent / "workflow" / "schemas" / "config.schema.yaml"
+SCHEMA_DIR = Path(__file__).resolve().parent.parent / "workflow" / "schemas"
+SCHEMA = SCHEMA_DIR / "config.schema.yaml"
+#: Config sections with a schema of their own. The study schema ``$ref``s them, but JSON
+#: schema defaults are not filled in through a ``$ref``, so each is validated again here.
+SECTION_SCHEMAS = {
+    ("cohort", "demo"): "phantoms.schema.yaml",
+    ("ears",): "ears.schema.yaml",
+    ("lv",): "lv.schema.yaml",
+}
+
+
+def config_sections(config: dict[str, Any]) -> list[tuple[dict[str, Any], str]]:
+    """Each section of ``config`` that has its own schema, created empty where absent."""
+    sections = []
+    for keys, schema in SECTION_SCHEMAS.items():
+        node = config
+        for key in keys:
+            node = node.setdefault(key, {})
+            if node is None:
+                node = {}
+        sections.append((node, schema))
+    return sections
 
 
 def load_config(path: str | Path, validate: bool = True) -> dict[str, Any]:
@@ -46,6 +67,8 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
 
     try:
         snakemake_validate(config, str(SCHEMA), set_default=True)
+        for section, schema in config_sections(config):
+            snakemake_validate(section, str(SCHEMA_DIR / schema), set_default=True)
     except WorkflowError as error:
         raise ConfigError(_first_line_of_schema_error(error)) from error
     return config

@@ -9,7 +9,7 @@ import numpy as np
 from scipy import ndimage
 
 from medseg.ears.preprocess import Preprocessed
-from medseg.ears.shape_prior import ShapePrior
+from medseg.ears.shape_prior import Depth, ShapePrior
 from medseg.ears.targets import EAR_SIDES
 
 __all__ = ["Candidate", "Decision", "find_peaks", "refine_peak", "extract_candidates", "decide"]
@@ -20,20 +20,32 @@ class Candidate:
     """One local maximum of one channel.
 
     Attributes:
-        side: ``"left"`` or ``"right"`` (the channel).
-        score: heatmap value at the peak.
+        side: ``"left"`` or ``"right"`` (the channel it was found in, or the side it was
+            chosen as).
+        score: that side's heatmap value at the peak.
         index: refined continuous index on the network grid.
         position: LPS mm.
-        lateral_depth: mm to the head's outer boundary on ``side`` (``None`` = unknown).
-        other_score: the other channel's strongest value within one voxel of the peak.
+        other_score: the other side's strongest value within one voxel of the peak.
+        depths: per side, the lateral depth walking towards it (see
+            :func:`medseg.ears.shape_prior.lateral_depth`); empty = unknown.
     """
 
     side: str
     score: float
     index: np.ndarray
     position: np.ndarray
-    lateral_depth: float | None = None
     other_score: float = 0.0
+    depths: dict[str, Depth] = dataclasses.field(default_factory=dict)
+
+    def score_as(self, side: str) -> float:
+        """This peak's value in the ``side`` channel."""
+        return self.score if side == self.side else self.other_score
+
+    def as_side(self, side: str) -> Candidate:
+        """The same peak taken as an ear of ``side``."""
+        if side == self.side:
+            return self
+        return dataclasses.replace(self, side=side, score=self.other_score, other_score=self.score)
 
 
 @dataclasses.dataclass
@@ -130,7 +142,7 @@ def extract_candidates(
     peak_distance_mm: float,
     max_count: int,
     refine_radius: int = 1,
-    depth: Callable[[np.ndarray, str], float | None] | None = None,
+    depth: Callable[[np.ndarray], dict[str, Depth]] | None = None,
 ) -> dict[str, list[Candidate]]:
     """Candidates per channel, strongest first.
 
@@ -141,7 +153,7 @@ def extract_candidates(
         peak_distance_mm: minimum distance between the candidates of one channel.
         max_count: candidates per channel.
         refine_radius: sub-voxel refinement window half-width.
-        depth: ``(position, side) -> lateral depth`` used by the lone-ear test.
+        depth: ``position -> {side: lateral depth}`` used by the lone-ear test.
     """
     distance = max(1, int(round(peak_distance_mm / prep.spacing)))
     out: dict[str, list[Candidate]] = {}
@@ -153,20 +165,20 @@ def extract_candidates(
             position = prep.index_to_world(refined)
             lo = np.maximum(np.asarray(index) - 1, 0)
             rival = float(other[lo[0] : index[0] + 2, lo[1] : index[1] + 2, lo[2] : index[2] + 2].max())
-            items.append(Candidate(side, value, refined, position, depth(position, side) if depth else None, rival))
+            items.append(Candidate(side, value, refined, position, rival, depth(position) if depth else {}))
         out[side] = items
     return out
 
 
-def decide(
-    candidates: Mapping[str, Sequence[Candidate]], threshold: float, prior: ShapePrior | None
-) -> Decision:
+def decide(candidates: Mapping[str, Sequence[Candidate]], threshold: float, prior: ShapePrior | None) -> Decision:
     """Choose the ears from the candidates.
 
-    A candidate at or above ``threshold`` where the other channel answers more strongly is
-    the other ear and is dropped first. Without a prior, the strongest remaining candidate
-    of each channel is the ear. With a prior, the best-scoring (left, right) pair that obeys it wins; failing
-    any valid pair, the strongest lone candidate that lies where an ear can lie.
+    Without a prior, the strongest candidate of each channel at or above ``threshold`` is
+    that side's ear (the network's own answer). With a prior, the peaks of both channels
+    are pooled and each may be taken as either side, scored by that side's channel: the
+    best-scoring (left, right) pair that obeys the prior wins (which also puts the left
+    ear to the patient's left); failing any valid pair, the strongest peak that lies where
+    a lone ear of its side can lie.
 
     Args:
         candidates: per side, strongest first.
@@ -176,54 +188,62 @@ def decide(
     Returns:
         The :class:`Decision`, with every other candidate listed with its reason.
     """
-    rejected: list[tuple[Candidate, str]] = []
-    above: dict[str, list[Candidate]] = {}
-    for side in EAR_SIDES:
-        above[side] = []
-        for c in candidates.get(side, []):
-            if c.score < threshold:
-                rejected.append((c, f"score {c.score:.3f} below threshold {threshold:.3f}"))
-            elif c.other_score > c.score:
-                rejected.append((c, f"the other side's channel is stronger here ({c.other_score:.3f})"))
-            else:
-                above[side].append(c)
     chosen: dict[str, Candidate | None] = {side: None for side in EAR_SIDES}
+    rejected: list[tuple[Candidate, str]] = []
     if prior is None:
         for side in EAR_SIDES:
-            if above[side]:
-                chosen[side] = above[side][0]
-                rejected.extend((c, "weaker than the chosen candidate") for c in above[side][1:])
+            for c in candidates.get(side, []):
+                if c.score < threshold:
+                    rejected.append((c, f"score {c.score:.3f} below threshold {threshold:.3f}"))
+                elif chosen[side] is None:
+                    chosen[side] = c
+                else:
+                    rejected.append((c, "weaker than the chosen candidate"))
         return Decision(chosen, rejected)
+    pool = [c for side in EAR_SIDES for c in candidates.get(side, [])]
     reasons: dict[int, str] = {}
     best_pair, best_score = None, -np.inf
-    for left in above["left"]:
-        for right in above["right"]:
+    for left in pool:
+        if left.score_as("left") < threshold:
+            continue
+        for right in pool:
+            if right is left or right.score_as("right") < threshold:
+                continue
+            total = left.score_as("left") + right.score_as("right")
+            if total <= best_score:
+                continue
             problem = prior.check_pair(left.position, right.position)
-            if problem is None and left.score + right.score > best_score:
-                best_pair, best_score = (left, right), left.score + right.score
-            elif problem is not None:
+            if problem is None:
+                best_pair, best_score = (left, right), total
+            else:
                 reasons.setdefault(id(left), f"no valid partner ({problem})")
                 reasons.setdefault(id(right), f"no valid partner ({problem})")
+    used: set[int] = set()
     if best_pair is not None:
-        chosen["left"], chosen["right"] = best_pair
+        chosen["left"], chosen["right"] = best_pair[0].as_side("left"), best_pair[1].as_side("right")
+        used = {id(best_pair[0]), id(best_pair[1])}
     else:
-        lone = []
-        for side in EAR_SIDES:
-            for c in above[side]:
-                problem = prior.check_lone(c.lateral_depth)
+        best, best_value = None, -np.inf
+        for c in pool:
+            for side in EAR_SIDES:
+                value = c.score_as(side)
+                if value < threshold or value <= best_value:
+                    continue
+                other = EAR_SIDES[1 - EAR_SIDES.index(side)]
+                problem = prior.check_lone(c.depths[side], c.depths.get(other)) if side in c.depths else None
                 if problem is None:
-                    lone.append(c)
-                else:
-                    reasons[id(c)] = f"cannot be a lone ear: {problem}"
-        if lone:
-            best = max(lone, key=lambda c: c.score)
-            chosen[best.side] = best
-    for side in EAR_SIDES:
-        for c in above[side]:
-            if chosen[side] is c:
-                continue
+                    best, best_value = (c, side), value
+                elif c.side == side:
+                    reasons[id(c)] = f"cannot be a lone {side} ear: {problem}"
+        if best is not None:
+            chosen[best[1]] = best[0].as_side(best[1])
+            used = {id(best[0])}
+    for c in pool:
+        if id(c) in used:
+            continue
+        if max(c.score, c.other_score) < threshold:
+            reason = f"score {c.score:.3f} below threshold {threshold:.3f}"
+        else:
             reason = reasons.get(id(c), "weaker than the chosen ear(s)")
-            if chosen[side] is None and best_pair is None and id(c) not in reasons:
-                reason = "weaker than the chosen lone ear"
-            rejected.append((c, reason))
+        rejected.append((c, reason))
     return Decision(chosen, rejected)

@@ -74,7 +74,9 @@ def _candidate_entry(candidate: Candidate, prep: Preprocessed) -> dict[str, Any]
         "position_ras": [round(float(v), 3) for v in lps_to_ras(candidate.position)],
         "voxel_index": [int(v) for v in np.rint(index)],
         "continuous_index": [round(float(v), 3) for v in index],
-        "lateral_depth_mm": None if candidate.lateral_depth is None or not np.isfinite(candidate.lateral_depth) else round(float(candidate.lateral_depth), 2),
+        "lateral_depth_mm": {
+            side: {"distance": round(float(d), 2) if np.isfinite(d) else None, "truncated": bool(t)} for side, (d, t) in candidate.depths.items()
+        },
     }
 
 
@@ -153,7 +155,7 @@ def write_detection(detection: Detection, out_dir: str | os.PathLike[str], sourc
     except ImportError:
         write_json(out_dir / "ears.mrk.json", _slicer_markups(points))
     else:
-        write_landmarks(out_dir / "ears.mrk.json", {s: p for s, p in points.items() if p is not None})
+        write_landmarks(out_dir / "ears.mrk.json", points, coordinate_system="RAS")
     detection.seconds["write"] = time.perf_counter() - started
     doc = detection_document(detection, source, model)
     write_json(out_dir / "ears.json", doc)

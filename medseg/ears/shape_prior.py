@@ -17,7 +17,10 @@ import numpy as np
 
 from medseg.ears.preprocess import Preprocessed
 
-__all__ = ["ShapePrior", "fit_shape_prior", "lateral_depth", "head_threshold"]
+__all__ = ["Depth", "ShapePrior", "fit_shape_prior", "lateral_depth", "head_threshold"]
+
+#: ``(distance_mm, truncated)`` from :func:`lateral_depth`.
+Depth = tuple[float, bool]
 
 #: Used when training has fewer than two two-ear cases (adult anatomy, generous).
 _DEFAULT_DISTANCE = (100.0, 12.0)
@@ -74,15 +77,23 @@ class ShapePrior:
             return f"inter-ear direction {angle:.1f} deg from the learnt one (max {self.max_angle_deg:.1f})"
         return None
 
-    def check_lone(self, depth: float | None) -> str | None:
-        """``None`` if a lone ear with this lateral depth (``None`` = unknown) may be an ear."""
-        if depth is None:
-            return None
-        if np.isinf(depth):
+    def check_lone(self, own: Depth, other: Depth | None = None) -> str | None:
+        """``None`` if a lone ear with these lateral depths may be an ear of its side, else the reason.
+
+        Args:
+            own: depth walking towards the ear's side (see :func:`lateral_depth`).
+            other: depth walking towards the other side.
+        """
+        distance, truncated = own
+        if np.isinf(distance):
             return "candidate is not inside the head"
         low, high = self.lateral_range()
-        if not low <= depth <= high:
-            return f"lateral depth {depth:.1f} mm outside [{low:.1f}, {high:.1f}] where an ear can lie"
+        if not truncated and not low <= distance <= high:
+            return f"lateral depth {distance:.1f} mm outside [{low:.1f}, {high:.1f}] where an ear can lie"
+        if truncated and distance > high:
+            return f"at least {distance:.1f} mm of head on its lateral side (an ear lies within {high:.1f} mm)"
+        if other is not None and not other[1] and np.isfinite(other[0]) and other[0] < distance:
+            return f"nearer the other side's surface ({other[0]:.1f} mm against {distance:.1f} mm)"
         return None
 
     def to_dict(self) -> dict[str, Any]:
@@ -104,8 +115,8 @@ def head_threshold(hu: float, hu_clip: Sequence[float]) -> float:
     return (float(hu) - float(hu_clip[0])) / (float(hu_clip[1]) - float(hu_clip[0]))
 
 
-def lateral_depth(prep: Preprocessed, point: np.ndarray, side: str, threshold: float, run: int = 2) -> float | None:
-    """Distance from an LPS point to the head's outer boundary, walking laterally on ``side``.
+def lateral_depth(prep: Preprocessed, point: np.ndarray, side: str, threshold: float, run: int = 2) -> Depth:
+    """Distance from an LPS point to the head's outer boundary, walking laterally towards ``side``.
 
     Args:
         prep: the preprocessed CT.
@@ -115,18 +126,19 @@ def lateral_depth(prep: Preprocessed, point: np.ndarray, side: str, threshold: f
         run: consecutive outside voxels that end the walk.
 
     Returns:
-        The depth in mm; ``inf`` when the point itself is outside the head (no head voxel
-        within 4 mm of it); ``None`` when the walk leaves the image while still in the head.
+        ``(distance_mm, truncated)``: ``truncated`` when the walk left the image while still
+        in the head (the distance is then a lower bound); ``(inf, False)`` when the point is
+        outside the image or the head (no head voxel within 4 mm).
     """
     index = np.rint(prep.world_to_index(point)).astype(int)
     shape = np.asarray(prep.valid_shape)
     if np.any(index < 0) or np.any(index >= shape):
-        return float("inf")
+        return float("inf"), False
     i, j, k = (int(v) for v in index)
     near = max(1, int(round(4.0 / prep.spacing)))
     box = prep.array[max(0, i - near) : i + near + 1, max(0, j - near) : j + near + 1, max(0, k - near) : k + near + 1]
     if not np.any(box > threshold):
-        return float("inf")
+        return float("inf"), False
     line = prep.array[: shape[0], j, k]
     step = 1 if side == "left" else -1
     outside = 0
@@ -137,9 +149,9 @@ def lateral_depth(prep: Preprocessed, point: np.ndarray, side: str, threshold: f
         else:
             outside += 1
             if outside >= run:
-                return float(abs(position - run + 1 - i) * prep.spacing)
+                return float(abs(position - step * (run - 1) - i) * prep.spacing), False
         position += step
-    return None
+    return float(abs(position - step - i) * prep.spacing), True
 
 
 def fit_shape_prior(
@@ -153,7 +165,7 @@ def fit_shape_prior(
 
     Args:
         landmarks: per training case ``{"left": point or None, "right": point or None}``, LPS.
-        lateral_depths: finite lateral depths of the training ears (see :func:`lateral_depth`).
+        lateral_depths: lateral depths (own side, not truncated) of the training ears.
         k_sd: accepted ranges are mean +- ``k_sd`` SD.
         sd_floor_mm: lower bound of the SDs.
         min_angle_deg: lower bound of the accepted direction angle.

@@ -288,7 +288,7 @@ def case_candidates(model: torch.nn.Module, case_prep: Preprocessed, config: Ear
         config.peak_distance_mm,
         config.candidates_per_channel,
         config.refine_radius,
-        depth=lambda position, side: lateral_depth(case_prep, position, side, threshold),
+        depth=lambda position: {side: lateral_depth(case_prep, position, side, threshold) for side in EAR_SIDES},
     )
     return heatmaps, candidates
 
@@ -350,11 +350,9 @@ def fit(cases: Sequence[TrainingCase], config: EarsConfig, progress: bool = True
     started = time.perf_counter()
     network, history = train_network(cases, config, progress)
     threshold = head_threshold(config.head_threshold_hu, config.hu_clip)
-    depths = [
-        lateral_depth(c.prep, p, side, threshold) for c in cases for side, p in c.landmarks.items() if p is not None
-    ]
+    depths = [lateral_depth(c.prep, p, side, threshold) for c in cases for side, p in c.landmarks.items() if p is not None]
     prior = fit_shape_prior(
-        [c.landmarks for c in cases], [d for d in depths if d is not None], config.shape_k_sd, config.shape_sd_floor_mm, config.shape_max_angle_deg
+        [c.landmarks for c in cases], [d for d, truncated in depths if not truncated], config.shape_k_sd, config.shape_sd_floor_mm, config.shape_max_angle_deg
     )
     candidates = [case_candidates(network, c.prep, config)[1] for c in cases]
     thresholds = tune_thresholds(candidates, [c.landmarks for c in cases], prior, config)
