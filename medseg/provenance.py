@@ -131,3 +131,13 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, (set, frozenset)):
         return sorted(value)
     raise TypeError(f"cannot hash {type(value).__name__} as part of a configuration")
+
+
+def study_provenance(config_path: str | os.PathLike[str] | None) -> dict[str, Any]:
+    """Provenance of a result computed under a study config file (or none)."""
+    if config_path is None:
+        return collect_provenance()
+    from medseg.config import load_config
+
+    config = load_config(config_path)
+    return collect_provenance(config, config.get("seed"))

@@ -90,11 +90,13 @@ def write_prediction_table(
     predictions_root: str | Path,
     variants: list[str],
     out: str | Path,
+    prediction_file: str | None = None,
 ) -> int:
     """Write ``case subject fold variant prediction reference`` for every scored prediction.
 
     Each accepted, annotated case is scored once per variant, with the prediction of the
-    fold whose test subjects include it.
+    fold whose test subjects include it. ``prediction_file`` names the file inside each
+    prediction folder to score (the folder itself when not given).
     """
     fold_of = {s: f["name"] for f in read_folds(splits_file) for s in f["test_subjects"]}
     rows = []
@@ -103,8 +105,9 @@ def write_prediction_table(
             continue
         for variant in variants:
             prediction = Path(predictions_root) / variant / case.case
-            rows.append(
-                [case.case, case.subject, fold_of[case.subject], variant, str(prediction.resolve()), str(case.annotation.resolve())]
-            )
+            if prediction_file:
+                prediction = prediction / prediction_file
+            row = [case.case, case.subject, fold_of[case.subject], variant]
+            rows.append(row + [str(prediction.resolve()), str(case.annotation.resolve())])
     _write_tsv(out, ["case", "subject", "fold", "variant", "prediction", "reference"], rows)
     return len(rows)

@@ -87,6 +87,7 @@ def register(subparsers: argparse._SubParsersAction, formatter_class: type) -> N
     )
     evaluate.add_argument("--table", required=True, type=Path, help="TSV: case, subject, variant, prediction, reference")
     evaluate.add_argument("--out", required=True, type=Path, help="output folder")
+    evaluate.add_argument("--config", type=Path, help="study config (YAML); checked, no setting of it is needed here")
     evaluate.add_argument("--match-radius-mm", type=float, default=10.0, help="a found ear farther than this from the reference counts as wrong")
     evaluate.set_defaults(func=_evaluate)
     parser.set_defaults(func=lambda args: (parser.print_help(), 2)[1])
@@ -145,6 +146,8 @@ def _baseline_detect(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     from medseg.ears.evaluate import evaluate_table
 
+    if args.config:
+        _config(args.config)
     summary = evaluate_table(args.table, args.out, match_radius_mm=args.match_radius_mm)
     print(json.dumps({v: {k: s[k] for k in ("presence_accuracy", "error_mean_mm")} for v, s in summary["variants"].items()}))
     return 0

@@ -68,6 +68,7 @@ def register(subparsers: argparse._SubParsersAction, formatter_class: type[argpa
     )
     evaluate.add_argument("--table", required=True, metavar="TSV", help="evaluation table")
     evaluate.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    evaluate.add_argument("--config", type=Path, help="study config, recorded with the results' provenance")
     evaluate.set_defaults(func=run_evaluate)
 
 
@@ -118,8 +119,9 @@ def run_segment(args: argparse.Namespace) -> int:
 
 def run_evaluate(args: argparse.Namespace) -> int:
     from medseg.lv.evaluate import evaluate_table
+    from medseg.provenance import study_provenance
 
-    summary = evaluate_table(args.table, args.out)
+    summary = evaluate_table(args.table, args.out, study_provenance(args.config))
     for variant, content in summary.items():
         stats = content["over_subjects"]
         print(

@@ -33,6 +33,7 @@ def register(subparsers: argparse._SubParsersAction, formatter_class: type) -> N
     predictions.add_argument("--ingest-root", required=True, type=Path)
     predictions.add_argument("--predictions-root", required=True, type=Path)
     predictions.add_argument("--variants", required=True, nargs="+")
+    predictions.add_argument("--prediction-file", help="file inside each prediction folder to score, e.g. ears.json")
     predictions.add_argument("--out", required=True, type=Path)
     predictions.set_defaults(func=_predictions)
 
@@ -48,6 +49,8 @@ def _train(args: argparse.Namespace) -> int:
 def _predictions(args: argparse.Namespace) -> int:
     from medseg.tables import write_prediction_table
 
-    rows = write_prediction_table(args.splits, args.ingest_root, args.predictions_root, args.variants, args.out)
+    rows = write_prediction_table(
+        args.splits, args.ingest_root, args.predictions_root, args.variants, args.out, args.prediction_file
+    )
     print(f"{rows} predictions to score -> {args.out}")
     return 0

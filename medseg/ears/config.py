@@ -62,10 +62,10 @@ class EarsConfig:
     num_res_units: int = 0
     patch_size: int = 48
     batch_size: int = 4
-    iterations: int = 900
-    lr: float = 3e-3
+    iterations: int = 800
+    lr: float = 5e-3
     weight_decay: float = 1e-5
-    foreground_weight: float = 1.0
+    foreground_weight: float = 3.0
     background_weight: float = 10.0
     positive_fraction: float = 0.5
     flip_lr: bool = True
@@ -75,14 +75,14 @@ class EarsConfig:
     hard_negative_start: int = 300
     hard_negative_fraction: float = 0.25
     hard_negative_radius_mm: float = 15.0
-    hard_negative_min_response: float = 0.15
+    hard_negative_min_response: float = 0.3
     hard_negative_max_per_case: int = 6
     candidates_per_channel: int = 5
     candidate_min_score: float = 0.05
     peak_distance_mm: float = 10.0
     refine_radius: int = 1
     threshold: float | None = None
-    threshold_grid: tuple[float, ...] = (0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7)
+    threshold_grid: tuple[float, ...] = (0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85)
     shape_constraint: bool = True
     shape_k_sd: float = 3.0
     shape_sd_floor_mm: float = 4.0
@@ -153,8 +153,7 @@ def from_config(config: Mapping[str, Any] | None) -> EarsConfig:
 
     Args:
         config: the whole study config; its ``ears`` section (absent = defaults) and
-            top-level ``seed`` are read. A mapping that has no ``ears`` key but holds ears
-            keys directly is not accepted: pass the study config.
+            top-level ``seed`` are read.
 
     Returns:
         The validated settings.
@@ -167,18 +166,13 @@ def from_config(config: Mapping[str, Any] | None) -> EarsConfig:
     if not isinstance(section, Mapping):
         raise ConfigError("ears config: the 'ears' section must be a mapping")
     fields = {f.name: f for f in dataclasses.fields(EarsConfig)}
-    unknown = sorted(set(section) - set(fields) - {"seed"})
+    unknown = sorted(k for k in section if k not in fields or k == "seed")
     if unknown:
         raise ConfigError(f"ears config: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(fields))}")
     values: dict[str, Any] = {}
     if "seed" in config:
         values["seed"] = config["seed"]
-    if "seed" in section:
-        values["seed"] = section["seed"]
-    for key, value in section.items():
-        if key == "seed":
-            continue
-        values[key] = value
+    values.update(section)
     defaults = EarsConfig()
     for key, value in list(values.items()):
         values[key] = _coerce(key, value, getattr(defaults, key))

@@ -17,11 +17,14 @@ from medseg.ears.model_io import EarsModel, load_model
 from medseg.ears.preprocess import Preprocessed, preprocess, read_ct, to_input_grid
 from medseg.ears.targets import EAR_SIDES
 from medseg.ears.train import case_candidates
-from medseg.io.atomic import write_json
+from medseg.io.atomic import atomic_path, write_json
 
 __all__ = ["Detection", "detect", "detection_document", "write_detection", "detect_file", "lps_to_ras"]
 
 _LPS_TO_RAS = np.array([-1.0, -1.0, 1.0])
+
+#: Heatmap values below this are written as 0 (keeps the files small and quick to write).
+HEATMAP_FLOOR = 0.01
 
 
 def lps_to_ras(point: np.ndarray) -> np.ndarray:
@@ -137,18 +140,19 @@ def _slicer_markups(points: dict[str, np.ndarray | None]) -> dict[str, Any]:
 def write_detection(detection: Detection, out_dir: str | os.PathLike[str], source: str | None = None, model: EarsModel | None = None) -> dict[str, Any]:
     """Write ``ears.json``, ``heatmap_left.nii.gz``, ``heatmap_right.nii.gz`` and ``ears.mrk.json``.
 
-    Heatmaps are resampled onto the input image's grid; every file is written atomically.
+    Heatmaps are resampled onto the input image's grid (``float32``; values below
+    :data:`HEATMAP_FLOOR` written as 0); every file is written atomically.
 
     Returns:
         The ``ears.json`` document.
     """
-    from medseg.io.image import write_image
-
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     for side, channel in zip(EAR_SIDES, detection.heatmaps):
-        write_image(to_input_grid(channel, detection.prep), out_dir / f"heatmap_{side}.nii.gz")
+        heatmap = to_input_grid(np.where(channel >= HEATMAP_FLOOR, channel, 0.0), detection.prep)
+        with atomic_path(out_dir / f"heatmap_{side}.nii.gz") as tmp:
+            sitk.WriteImage(heatmap, str(tmp), True, 1)
     points = {s: (None if detection.decision.ears[s] is None else detection.decision.ears[s].position) for s in EAR_SIDES}
     try:
         from medseg.io.landmarks import write_landmarks

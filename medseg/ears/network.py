@@ -18,7 +18,7 @@ def architecture(config: EarsConfig) -> dict[str, Any]:
     return {
         "name": "monai.networks.nets.UNet",
         "spatial_dims": 3,
-        "in_channels": 1,
+        "in_channels": 2,
         "out_channels": 2,
         "channels": list(config.channels),
         "strides": [2] * (len(config.channels) - 1),
@@ -43,7 +43,7 @@ def network_from_architecture(arch: dict[str, Any]) -> torch.nn.Module:
 
 
 def build_network(config: EarsConfig) -> torch.nn.Module:
-    """The 2-channel (left, right) 3D fully-convolutional regression network."""
+    """The 3D fully-convolutional regression network: (CT, field of view) in, (left, right) out."""
     return network_from_architecture(architecture(config))
 
 
@@ -53,12 +53,13 @@ def predict_volume(model: torch.nn.Module, array: np.ndarray) -> np.ndarray:
 
     Args:
         model: the network (put in eval mode here).
-        array: ``(X, Y, Z)`` scaled intensities, padded to the network stride.
+        array: ``(C, X, Y, Z)`` network input (see
+            :meth:`medseg.ears.preprocess.Preprocessed.network_input`), padded to the stride.
 
     Returns:
         ``(2, X, Y, Z)`` ``float32`` heatmaps clipped to ``[0, 1]``.
     """
     model.eval()
-    x = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))[None, None]
+    x = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))[None]
     y = model(x)[0].clamp_(0.0, 1.0)
     return y.numpy()

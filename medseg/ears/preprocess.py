@@ -74,6 +74,8 @@ class Preprocessed:
         spacing: isotropic voxel size in mm.
         valid_shape: shape before padding (voxels beyond it are padding).
         input_grid: geometry of the input image.
+        fov: 1 where a voxel lies inside the input's field of view, else 0 (``float32``,
+            same shape as :attr:`array`; ``None`` = all of the unpadded part).
     """
 
     array: np.ndarray
@@ -81,6 +83,19 @@ class Preprocessed:
     spacing: float
     valid_shape: tuple[int, int, int]
     input_grid: Grid
+    fov: np.ndarray | None = None
+
+    def field_of_view(self) -> np.ndarray:
+        """The :attr:`fov` mask (built from :attr:`valid_shape` when absent)."""
+        if self.fov is not None:
+            return self.fov
+        mask = np.zeros(self.array.shape, np.float32)
+        mask[: self.valid_shape[0], : self.valid_shape[1], : self.valid_shape[2]] = 1.0
+        return mask
+
+    def network_input(self) -> np.ndarray:
+        """``(2, X, Y, Z)``: scaled intensities and the field-of-view mask."""
+        return np.stack([self.array, self.field_of_view()])
 
     def index_to_world(self, index: np.ndarray) -> np.ndarray:
         """LPS mm of continuous voxel indices ``(..., 3)`` of :attr:`array`."""
@@ -170,23 +185,38 @@ def preprocess(image: sitk.Image, spacing_mm: float, hu_clip: tuple[float, float
     array = scale_hu(sitk.GetArrayViewFromImage(resampled).transpose(2, 1, 0), hu_clip)
     valid = tuple(int(s) for s in array.shape)
     padded_shape = [int(math.ceil(s / stride) * stride) for s in valid]
-    if list(valid) != padded_shape:
-        padded = np.zeros(padded_shape, np.float32)
-        padded[: valid[0], : valid[1], : valid[2]] = array
-        array = padded
-    else:
-        array = np.ascontiguousarray(array)
-    return Preprocessed(
-        array=array,
-        origin=np.asarray(resampled.GetOrigin(), float),
-        spacing=float(spacing_mm),
-        valid_shape=valid,  # type: ignore[arg-type]
-        input_grid=Grid.of(image),
-    )
+    origin = np.asarray(resampled.GetOrigin(), float)
+    grid = Grid.of(image)
+    fov = np.zeros(padded_shape, np.float32)
+    fov[: valid[0], : valid[1], : valid[2]] = field_of_view_mask(valid, origin, float(spacing_mm), grid)
+    padded = np.zeros(padded_shape, np.float32)
+    padded[: valid[0], : valid[1], : valid[2]] = array
+    return Preprocessed(array=padded, origin=origin, spacing=float(spacing_mm), valid_shape=valid, input_grid=grid, fov=fov)  # type: ignore[arg-type]
+
+
+def field_of_view_mask(shape: tuple[int, int, int], origin: np.ndarray, spacing: float, grid: Grid) -> np.ndarray:
+    """1 where a voxel of an axis-aligned grid falls inside ``grid`` (its voxel extent), else 0."""
+    direction = np.asarray(grid.direction).reshape(3, 3)
+    to_index = np.linalg.inv(direction * np.asarray(grid.spacing)[None, :])
+    base = to_index @ (np.asarray(origin, float) - np.asarray(grid.origin))
+    axes = [np.arange(n, dtype=np.float32) * spacing for n in shape]
+    inside = np.ones(shape, bool)
+    for m in range(3):
+        coordinate = (
+            base[m]
+            + to_index[m, 0] * axes[0][:, None, None]
+            + to_index[m, 1] * axes[1][None, :, None]
+            + to_index[m, 2] * axes[2][None, None, :]
+        )
+        inside &= (coordinate >= -0.5) & (coordinate <= grid.size[m] - 0.5)
+    return inside.astype(np.float32)
 
 
 def to_input_grid(volume: np.ndarray, prep: Preprocessed) -> sitk.Image:
     """Resample a network-grid volume ``(X, Y, Z)`` onto the input image's grid (linear).
+
+    Only the input voxels around the non-zero part of ``volume`` are interpolated; the rest
+    is 0, so sparse maps (heatmaps) are cheap on large inputs.
 
     Args:
         volume: values on the grid of ``prep.array`` (same shape).
@@ -195,10 +225,31 @@ def to_input_grid(volume: np.ndarray, prep: Preprocessed) -> sitk.Image:
     Returns:
         A ``float32`` image with the input's size, origin, spacing and direction.
     """
-    source = sitk.GetImageFromArray(np.ascontiguousarray(volume.transpose(2, 1, 0), dtype=np.float32))
-    source.SetOrigin([float(v) for v in prep.origin])
-    source.SetSpacing([prep.spacing] * 3)
-    return sitk.Resample(source, prep.input_grid.reference(), sitk.Transform(), sitk.sitkLinear, 0.0, sitk.sitkFloat32)
+    grid = prep.input_grid
+    size = np.asarray(grid.size)
+    out = np.zeros(tuple(int(v) for v in size[::-1]), np.float32)
+    nonzero = np.argwhere(volume != 0)
+    if len(nonzero):
+        lo, hi = nonzero.min(axis=0) - 1, nonzero.max(axis=0) + 1
+        corners = np.array([[a, b, c] for a in (lo[0], hi[0]) for b in (lo[1], hi[1]) for c in (lo[2], hi[2])], float)
+        index = np.array([grid.world_to_index(prep.index_to_world(c)) for c in corners])
+        start = np.clip(np.floor(index.min(axis=0)).astype(int) - 1, 0, size)
+        stop = np.clip(np.ceil(index.max(axis=0)).astype(int) + 2, 0, size)
+        if np.all(stop > start):
+            source = sitk.GetImageFromArray(np.ascontiguousarray(volume.transpose(2, 1, 0), dtype=np.float32))
+            source.SetOrigin([float(v) for v in prep.origin])
+            source.SetSpacing([prep.spacing] * 3)
+            reference = sitk.Image([int(v) for v in stop - start], sitk.sitkUInt8)
+            reference.SetOrigin([float(v) for v in grid.index_to_world(start)])
+            reference.SetSpacing(grid.spacing)
+            reference.SetDirection(grid.direction)
+            part = sitk.Resample(source, reference, sitk.Transform(), sitk.sitkLinear, 0.0, sitk.sitkFloat32)
+            out[start[2] : stop[2], start[1] : stop[1], start[0] : stop[0]] = sitk.GetArrayViewFromImage(part)
+    image = sitk.GetImageFromArray(out)
+    image.SetOrigin(grid.origin)
+    image.SetSpacing(grid.spacing)
+    image.SetDirection(grid.direction)
+    return image
 
 
 def read_ct(path: str | os.PathLike[str]) -> sitk.Image:

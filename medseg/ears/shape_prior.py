@@ -126,8 +126,8 @@ def lateral_depth(prep: Preprocessed, point: np.ndarray, side: str, threshold: f
         run: consecutive outside voxels that end the walk.
 
     Returns:
-        ``(distance_mm, truncated)``: ``truncated`` when the walk left the image while still
-        in the head (the distance is then a lower bound); ``(inf, False)`` when the point is
+        ``(distance_mm, truncated)``: ``truncated`` when the walk left the field of view
+        while still in the head (the distance is then a lower bound); ``(inf, False)`` when the point is
         outside the image or the head (no head voxel within 4 mm).
     """
     index = np.rint(prep.world_to_index(point)).astype(int)
@@ -140,10 +140,11 @@ def lateral_depth(prep: Preprocessed, point: np.ndarray, side: str, threshold: f
     if not np.any(box > threshold):
         return float("inf"), False
     line = prep.array[: shape[0], j, k]
+    fov = prep.field_of_view()[: shape[0], j, k]
     step = 1 if side == "left" else -1
     outside = 0
     position = i
-    while 0 <= position < shape[0]:
+    while 0 <= position < shape[0] and fov[position] > 0:
         if line[position] > threshold:
             outside = 0
         else:

@@ -158,6 +158,7 @@ class PatchSampler:
         self.config = config
         self.rng = rng
         self.pool = HardNegativePool(4 * config.hard_negative_max_per_case)
+        self.inputs = [c.prep.network_input() for c in self.cases]
         self.ears = [(i, idx) for i, c in enumerate(self.cases) for idx in c.landmark_indices().values() if idx is not None]
         threshold = head_threshold(config.head_threshold_hu, config.hu_clip)
         self.head_voxels = []
@@ -184,22 +185,23 @@ class PatchSampler:
         return case, center, "background"
 
     def batch(self) -> tuple[torch.Tensor, torch.Tensor, dict[str, int]]:
-        """One batch ``(image (B,1,P,P,P), target (B,2,P,P,P), counts per kind)``."""
+        """One batch ``(input (B,2,P,P,P), target (B,2,P,P,P), counts per kind)``."""
         size = self.config.patch_size
         images, targets, counts = [], [], {"positive": 0, "hard_negative": 0, "background": 0}
         for _ in range(self.config.batch_size):
             case, center, kind = self._center()
             counts[kind] += 1
             start = np.floor(center - size / 2).astype(int)
-            image = _crop(self.cases[case].prep.array, start, size)
+            image = _crop(self.inputs[case], start, size)
             target = _crop(self.cases[case].target, start, size)
             if self.config.flip_lr and self.rng.random() < 0.5:
-                image = image[::-1]
+                image = image[:, ::-1]
                 target = target[::-1, ::-1]
+            image = np.array(image, np.float32)
             if self.config.intensity_jitter > 0:
                 a = self.config.intensity_jitter
-                image = image * (1.0 + self.rng.uniform(-a, a)) + self.rng.uniform(-a, a) * 0.1
-            images.append(np.ascontiguousarray(image, np.float32)[None])
+                image[0] = image[0] * (1.0 + self.rng.uniform(-a, a)) + self.rng.uniform(-a, a) * 0.1
+            images.append(image)
             targets.append(np.ascontiguousarray(target, np.float32))
         return torch.from_numpy(np.stack(images)), torch.from_numpy(np.stack(targets)), counts
 
@@ -261,7 +263,7 @@ def mine_hard_negatives(model: torch.nn.Module, cases: Sequence[TrainingCase], c
     """Run the model on every training volume and collect its false peaks."""
     found = []
     for number, case in enumerate(cases):
-        heatmaps = predict_volume(model, case.prep.array)
+        heatmaps = predict_volume(model, case.prep.network_input())
         found.extend(
             mine_volume(
                 number,
@@ -279,7 +281,7 @@ def mine_hard_negatives(model: torch.nn.Module, cases: Sequence[TrainingCase], c
 
 def case_candidates(model: torch.nn.Module, case_prep: Preprocessed, config: EarsConfig) -> tuple[np.ndarray, dict[str, list[Candidate]]]:
     """Heatmaps and decoding candidates (with lateral depths) of one preprocessed volume."""
-    heatmaps = predict_volume(model, case_prep.array)
+    heatmaps = predict_volume(model, case_prep.network_input())
     threshold = head_threshold(config.head_threshold_hu, config.hu_clip)
     candidates = extract_candidates(
         heatmaps,
@@ -303,7 +305,7 @@ def tune_thresholds(
 
     An ear counts as right when presence agrees and, if present, the position is within
     ``hard_negative_radius_mm``. Of the thresholds with the best per-ear accuracy, the one
-    at the lower third is taken: responses on unseen cases are weaker than on the training
+    at the lower quarter is taken: responses on unseen cases are weaker than on the training
     cases, and the shape constraint guards against the false positives a low threshold lets in.
 
     Returns:
@@ -326,7 +328,7 @@ def tune_thresholds(
             accuracies.append(right / max(total, 1))
         best = max(accuracies)
         ties = [t for t, a in zip(config.threshold_grid, accuracies) if a >= best - 1e-12]
-        chosen = float(config.threshold) if config.threshold is not None else float(ties[(len(ties) - 1) // 3])
+        chosen = float(config.threshold) if config.threshold is not None else float(ties[(len(ties) - 1) // 4])
         out[f"threshold{key}"] = chosen
         out[f"accuracy{key}"] = [round(a, 6) for a in accuracies]
     out["tuned_on"] = "training cases (predictions of the final model)" if config.threshold is None else "fixed in config"

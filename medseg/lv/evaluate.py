@@ -109,9 +109,11 @@ def summarise(frames: list[dict[str, Any]]) -> dict[str, Any]:
     return summary
 
 
-def evaluate_table(table: str | Path, out_dir: str | Path) -> dict[str, Any]:
+def evaluate_table(table: str | Path, out_dir: str | Path, provenance: dict[str, Any] | None = None) -> dict[str, Any]:
     """Evaluate every row of a table; write ``summary.json``, ``per_subject.tsv``,
     ``ablation.tsv`` and ``per_frame.tsv`` into ``out_dir``.
+
+    ``provenance`` (code version, config hash, seed, packages) is stored in ``summary.json``.
 
     Returns:
         The summary.
@@ -128,7 +130,10 @@ def evaluate_table(table: str | Path, out_dir: str | Path) -> dict[str, Any]:
         frames += [{"variant": row["variant"], "subject": row["subject"], "case": row["case"], **r} for r in case_rows]
     summary = summarise(frames)
     out_dir.mkdir(parents=True, exist_ok=True)
-    write_json(out_dir / "summary.json", {"metrics": list(METRICS), "units": "Dice; distances in mm", "variants": summary})
+    content = {"task": "lv", "metrics": list(METRICS), "units": "Dice; distances in mm", "variants": summary}
+    if provenance is not None:
+        content["provenance"] = provenance
+    write_json(out_dir / "summary.json", content)
     write_text(
         out_dir / "per_frame.tsv",
         _tsv(["variant", "subject", "case", "slice", "phase", *METRICS], [[r[k] for k in ("variant", "subject", "case", "slice", "phase", *METRICS)] for r in frames]),

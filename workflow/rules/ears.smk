@@ -104,7 +104,7 @@ rule ears_prediction_table:
     shell:
         "{MEDSEG} table predictions --splits {input.splits} --ingest-root {OUT}/ingest/ears "
         "--predictions-root {OUT}/predictions/ears --variants {params.variants} "
-        "--out {output} > {log} 2>&1"
+        "--prediction-file ears.json --out {output} > {log} 2>&1"
 
 
 rule ears_evaluate:

@@ -65,7 +65,7 @@ rule lv_prediction_table:
     shell:
         "{MEDSEG} table predictions --splits {input.splits} --ingest-root {OUT}/ingest/lv "
         "--predictions-root {OUT}/predictions/lv --variants {params.variants} "
-        "--out {output} > {log} 2>&1"
+        "--prediction-file labels.nii.gz --out {output} > {log} 2>&1"
 
 
 rule lv_evaluate:

@@ -1,0 +1,144 @@
+"""Classical baseline: mean-template matching by normalised cross-correlation.
+
+Mean left and right ear templates are cut from the preprocessed training CTs; detection
+takes, per side, the strongest normalised cross-correlation peak and calls the ear present
+when it exceeds a threshold tuned on the training cases. No network, no shape constraint.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy import ndimage, signal
+
+from medseg.ears.config import EarsConfig
+from medseg.ears.decode import find_peaks, refine_peak
+from medseg.ears.model_io import verify_manifest, write_manifest
+from medseg.ears.preprocess import Preprocessed, preprocess, read_ct
+from medseg.ears.targets import EAR_SIDES
+from medseg.ears.train import _crop, load_training_cases, read_cases_table
+from medseg.io.atomic import atomic_dir, write_json
+
+__all__ = ["TASK", "build_templates", "ncc_map", "match", "train_baseline", "detect_baseline_file"]
+
+TASK = "ears-baseline"
+_HALF = 10
+_GRID = tuple(np.round(np.arange(0.2, 0.95, 0.05), 2))
+
+
+def build_templates(cases: list, half: int = _HALF) -> dict[str, np.ndarray]:
+    """Mean zero-mean, unit-norm template per side from the training cases' ears."""
+    out = {}
+    for side in EAR_SIDES:
+        patches = []
+        for case in cases:
+            index = case.landmark_indices()[side]
+            if index is not None:
+                patches.append(_crop(case.prep.array, np.rint(index).astype(int) - half, 2 * half + 1))
+        if not patches:
+            raise ValueError(f"no training case has a {side} ear")
+        mean = np.mean(patches, axis=0)
+        mean -= mean.mean()
+        out[side] = (mean / max(float(np.linalg.norm(mean)), 1e-9)).astype(np.float32)
+    return out
+
+
+def ncc_map(volume: np.ndarray, template: np.ndarray) -> np.ndarray:
+    """Normalised cross-correlation of a zero-mean, unit-norm template at every voxel."""
+    size = template.shape[0]
+    n = template.size
+    volume = volume.astype(np.float32)
+    numerator = signal.fftconvolve(volume, template[::-1, ::-1, ::-1], mode="same")
+    mean = ndimage.uniform_filter(volume, size, mode="constant")
+    square = ndimage.uniform_filter(volume * volume, size, mode="constant")
+    variance = np.clip(square - mean * mean, 0.0, None) * n
+    return np.where(variance > 1e-6, numerator / np.sqrt(variance + 1e-12), 0.0).astype(np.float32)
+
+
+def match(prep: Preprocessed, templates: dict[str, np.ndarray]) -> dict[str, tuple[float, np.ndarray] | None]:
+    """Per side, the best NCC score and its LPS position (``None`` if no peak)."""
+    out: dict[str, tuple[float, np.ndarray] | None] = {}
+    for side in EAR_SIDES:
+        scores = ncc_map(prep.array, templates[side])
+        peaks = find_peaks(scores, -1.0, 3, 1, prep.valid_shape)
+        if not peaks:
+            out[side] = None
+            continue
+        index, value = peaks[0]
+        out[side] = (value, prep.index_to_world(refine_peak(np.clip(scores, 0, None), index, 1)))
+    return out
+
+
+def train_baseline(cases_table: str | os.PathLike[str], config: EarsConfig, out_dir: str | os.PathLike[str]) -> Path:
+    """Build the templates and tune the threshold on the training cases; write the folder."""
+    started = time.perf_counter()
+    cases = load_training_cases(read_cases_table(cases_table), config, progress=False)
+    templates = build_templates(cases)
+    results = [match(c.prep, templates) for c in cases]
+    accuracy = []
+    for tau in _GRID:
+        right = 0
+        for case, found in zip(cases, results):
+            for side in EAR_SIDES:
+                present = found[side] is not None and found[side][0] >= tau
+                right += present == (case.landmarks[side] is not None)
+        accuracy.append(right / (2 * len(cases)))
+    best = max(accuracy)
+    ties = [t for t, a in zip(_GRID, accuracy) if a >= best - 1e-12]
+    threshold = float(ties[len(ties) // 2])
+    out_dir = Path(out_dir)
+    with atomic_dir(out_dir) as tmp:
+        np.savez(tmp / "templates.npz", **templates)
+        write_json(tmp / "threshold.json", {"threshold": threshold, "grid": list(_GRID), "accuracy": accuracy})
+        write_manifest(
+            tmp,
+            TASK,
+            {
+                "method": "mean-template normalised cross-correlation",
+                "config": {"seed": config.seed, "ears": {"spacing_mm": config.spacing_mm, "hu_clip": list(config.hu_clip)}},
+                "training": {"cases": len(cases), "subjects": sorted({c.subject for c in cases}), "seconds": round(time.perf_counter() - started, 1)},
+            },
+        )
+    return out_dir
+
+
+def detect_baseline_file(input_path: str | os.PathLike[str], model_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """Run the baseline on one CT and write ``ears.json`` (same layout as the network's)."""
+    import json
+
+    model_dir = Path(model_dir)
+    manifest = verify_manifest(model_dir, TASK)
+    with np.load(model_dir / "templates.npz", allow_pickle=False) as data:
+        templates = {side: data[side] for side in EAR_SIDES}
+    threshold = float(json.loads((model_dir / "threshold.json").read_text())["threshold"])
+    settings = manifest["config"]["ears"]
+    image = read_ct(input_path)
+    prep = preprocess(image, float(settings["spacing_mm"]), tuple(settings["hu_clip"]), 1)
+    found = match(prep, templates)
+    ears: dict[str, Any] = {}
+    for side in EAR_SIDES:
+        item = found[side]
+        present = item is not None and item[0] >= threshold
+        position = item[1] if present else None
+        ears[side] = {
+            "present": present,
+            "score": None if item is None else round(float(item[0]), 6),
+            "position_lps": None if position is None else [round(float(v), 3) for v in position],
+            "position_ras": None if position is None else [round(float(v) * f, 3) for v, f in zip(position, (-1, -1, 1))],
+            "voxel_index": None if position is None else [int(v) for v in np.rint(prep.world_to_input_index(position))],
+        }
+    doc = {
+        "coordinate_system": "LPS",
+        "input": str(input_path),
+        "method": "baseline",
+        "n_ears": sum(ears[s]["present"] for s in EAR_SIDES),
+        "ears": ears,
+        "points": {s: {"present": ears[s]["present"], "position": ears[s]["position_lps"]} for s in EAR_SIDES},
+        "decision": {"threshold": threshold},
+    }
+    write_json(Path(out_dir) / "ears.json", doc)
+    return doc

@@ -1,0 +1,111 @@
+"""Benchmark ``medseg ears detect`` end to end on a synthetic 512x512x300 head CT.
+
+Prints the median wall time (read, resample, network, decode, write) over ``--runs``
+runs and the peak resident memory of the process that ran them. Each run is a fresh
+process that imports medseg first, so import time is not counted.
+
+Example:
+    .venv/bin/python scripts/benchmark_ears.py --threads 2 --runs 3
+    .venv/bin/python scripts/benchmark_ears.py --model results/models/ears/final/full
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+_CHILD = r"""
+import json, resource, sys, time
+from medseg.ears.detect import detect_file
+image, model, out, threads = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+start = time.perf_counter()
+doc = detect_file(image, model, out, threads=threads)
+seconds = time.perf_counter() - start
+print(json.dumps({"seconds": seconds, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "parts": doc["seconds"], "n_ears": doc["n_ears"]}))
+"""
+
+
+def make_ct(path: Path, seed: int) -> None:
+    """Render a phantom head CT and resample it to 512x512x300 at 0.5 x 0.5 x 0.625 mm."""
+    import numpy as np
+    import SimpleITK as sitk
+
+    from medseg.io.image import write_image
+    from medseg.phantoms.head_ct import generate_head_scan, sample_head_anatomy
+
+    rng = np.random.default_rng(seed)
+    anatomy = sample_head_anatomy(rng)
+    scan = generate_head_scan(rng, anatomy, {"max_voxels": 3_000_000, "direction_mix": {"identity": 1.0}}, fov_kind="both")
+    source = scan.image
+    size = [512, 512, 300]
+    spacing = [0.5, 0.5, 0.625]
+    centre = np.array(source.TransformContinuousIndexToPhysicalPoint([(s - 1) / 2 for s in source.GetSize()]))
+    origin = centre - np.array(spacing) * (np.array(size) - 1) / 2
+    ct = sitk.Resample(source, size, sitk.Transform(), sitk.sitkLinear, origin.tolist(), spacing, [1, 0, 0, 0, 1, 0, 0, 0, 1], -1000.0, sitk.sitkInt16)
+    write_image(ct, path)
+
+
+def make_model(path: Path) -> None:
+    """A model folder with the default architecture and untrained weights (same speed).
+
+    The output bias is set to -1 so that, as with a trained model, the background is 0.
+    """
+    import torch
+
+    from medseg.ears.config import EarsConfig
+    from medseg.ears.model_io import save_model
+    from medseg.ears.network import build_network
+    from medseg.ears.shape_prior import fit_shape_prior
+    from medseg.ears.train import TrainedEars
+
+    config = EarsConfig()
+    torch.manual_seed(0)
+    network = build_network(config)
+    with torch.no_grad():
+        last = [m for m in network.modules() if isinstance(m, torch.nn.modules.conv._ConvNd)][-1]
+        last.bias.fill_(-1.0)
+    prior = fit_shape_prior([], [], config.shape_k_sd, config.shape_sd_floor_mm, config.shape_max_angle_deg)
+    save_model(path, TrainedEars(network, config, prior, {"threshold": 0.5}, {"benchmark": True}))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", type=Path, help="model folder (default: untrained weights of the default architecture)")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="medseg-bench-") as tmp:
+        tmp_path = Path(tmp)
+        image = tmp_path / "ct.nii.gz"
+        make_ct(image, args.seed)
+        model = args.model
+        if model is None:
+            model = tmp_path / "model"
+            make_model(model)
+        results = []
+        for run in range(args.runs):
+            proc = subprocess.run(
+                [sys.executable, "-c", _CHILD, str(image), str(model), str(tmp_path / f"out{run}"), str(args.threads)],
+                capture_output=True, text=True, check=False,
+            )
+            if proc.returncode != 0:
+                print(proc.stderr, file=sys.stderr)
+                return 1
+            results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+            print(f"run {run + 1}: {results[-1]['seconds']:.2f} s, peak RSS {results[-1]['peak_rss_mb']:.0f} MB, parts {results[-1]['parts']}")
+    median = statistics.median(r["seconds"] for r in results)
+    peak = max(r["peak_rss_mb"] for r in results)
+    print(f"detect 512x512x300 @ 0.5 mm, {args.threads} threads: median {median:.2f} s (target <= 5 s), "
+          f"peak RSS {peak / 1024:.2f} GB (target <= 3 GB)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,83 @@
+import numpy as np
+import SimpleITK as sitk
+
+from medseg.ears.preprocess import Grid, preprocess, resample_to_lps, scale_hu, to_input_grid
+
+
+def _image_with_dot(direction, dot_lps, spacing=(1.0, 1.0, 1.5), size=(40, 36, 30), origin=(10.0, -5.0, 3.0)):
+    image = sitk.Image(list(size), sitk.sitkFloat32)
+    image += -1000.0
+    image.SetSpacing(spacing)
+    image.SetOrigin(origin)
+    image.SetDirection(direction)
+    index = image.TransformPhysicalPointToIndex(dot_lps)
+    for di in range(-2, 3):
+        for dj in range(-2, 3):
+            for dk in range(-1, 2):
+                image[index[0] + di, index[1] + dj, index[2] + dk] = 2000.0
+    return image
+
+
+def test_flipped_direction_maps_to_lps_grid():
+    flipped = (-1.0, 0.0, 0.0, 0.0, -1.0, 0.0, 0.0, 0.0, 1.0)
+    image = _image_with_dot(flipped, (-5.0, -20.0, 20.0))
+    dot = np.array(image.TransformIndexToPhysicalPoint(image.TransformPhysicalPointToIndex((-5.0, -20.0, 20.0))))
+    prep = preprocess(image, 2.0, (-1000, 3000), 8)
+    assert all(s % 8 == 0 for s in prep.array.shape)
+    assert prep.array.min() >= 0 and prep.array.max() <= 1
+    peak = np.array(np.unravel_index(np.argmax(prep.array), prep.array.shape))
+    assert np.linalg.norm(prep.index_to_world(peak) - dot) < 3.0
+    # +x of the array is patient left: the left end of the grid has larger LPS x
+    assert prep.index_to_world([prep.valid_shape[0] - 1, 0, 0])[0] > prep.index_to_world([0, 0, 0])[0]
+    back = prep.world_to_input_index(dot)
+    assert np.allclose(back, image.TransformPhysicalPointToContinuousIndex(dot.tolist()), atol=1e-6)
+
+
+def test_resample_covers_extent_and_keeps_values():
+    image = _image_with_dot((1.0, 0, 0, 0, 1.0, 0, 0, 0, 1.0), (25.0, 10.0, 20.0))
+    out = resample_to_lps(image, 2.0)
+    assert out.GetDirection() == (1.0, 0, 0, 0, 1.0, 0, 0, 0, 1.0)
+    assert out.GetSize()[0] == 20 and out.GetSize()[2] == 23
+    assert sitk.GetArrayViewFromImage(out).max() > 500
+
+
+def test_scale_hu():
+    values = scale_hu(np.array([-3000.0, -1000.0, 1000.0, 9000.0]), (-1000, 3000))
+    assert np.allclose(values, [0.0, 0.0, 0.5, 1.0])
+
+
+def test_heatmap_back_on_input_grid():
+    flipped = (-1.0, 0.0, 0.0, 0.0, -1.0, 0.0, 0.0, 0.0, 1.0)
+    image = _image_with_dot(flipped, (-5.0, -20.0, 20.0))
+    prep = preprocess(image, 2.0, (-1000, 3000), 4)
+    volume = (prep.array > 0.5).astype(np.float32)
+    back = to_input_grid(volume, prep)
+    assert back.GetSize() == image.GetSize()
+    assert back.GetDirection() == image.GetDirection()
+    assert Grid.of(back).origin == Grid.of(image).origin
+    values = sitk.GetArrayFromImage(back)
+    original = sitk.GetArrayFromImage(image) > 0
+    assert values[original].mean() > 0.3 and values[~original].mean() < 0.05
+
+
+def test_grid_mapping_roundtrip():
+    grid = Grid((10, 10, 10), (1.0, 2.0, 3.0), (0.5, 0.5, 2.0), (0.0, 1.0, 0.0, -1.0, 0.0, 0.0, 0.0, 0.0, 1.0))
+    point = grid.index_to_world([1.5, 2.0, 3.0])
+    assert np.allclose(grid.world_to_index(point), [1.5, 2.0, 3.0])
+    assert grid.contains(point) and not grid.contains(point + 100)
+
+
+def test_field_of_view_mask_of_oblique_image():
+    angle = np.deg2rad(30)
+    direction = (np.cos(angle), -np.sin(angle), 0.0, np.sin(angle), np.cos(angle), 0.0, 0.0, 0.0, 1.0)
+    image = _image_with_dot(direction, (20.0, 20.0, 20.0))
+    prep = preprocess(image, 2.0, (-1000, 3000), 8)
+    fov = prep.field_of_view()
+    assert fov.shape == prep.array.shape
+    valid = fov[: prep.valid_shape[0], : prep.valid_shape[1], : prep.valid_shape[2]]
+    assert 0.45 < valid.mean() < 0.6  # a 30-degree rotated box fills ~53 % of its bounding box
+    assert fov[0, 0, 0] == 0 and not fov[prep.valid_shape[0]:].any()
+    centre = np.array(image.TransformContinuousIndexToPhysicalPoint([(s - 1) / 2 for s in image.GetSize()]))
+    index = np.rint(prep.world_to_index(centre)).astype(int)
+    assert fov[tuple(index)] == 1
+    assert prep.network_input().shape == (2,) + prep.array.shape

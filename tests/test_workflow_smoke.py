@@ -1,0 +1,115 @@
+"""The whole Snakemake DAG on the smoke cohort, plus broken cases that must not stop it."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+
+pytestmark = pytest.mark.slow
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle, delimiter="\t"))
+
+
+def _smoke_config(tmp_path: Path, **overrides) -> Path:
+    config = yaml.safe_load((ROOT / "configs" / "smoke.yaml").read_text())
+    config["output_dir"] = str(tmp_path / "results")
+    config.update(overrides)
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def _run_snakemake(config: Path, workdir: Path) -> subprocess.CompletedProcess:
+    command = SNAKEMAKE + [
+        "--snakefile", str(ROOT / "Snakefile"),
+        "--directory", str(workdir),
+        "--configfile", str(config),
+        "--cores", "2",
+        "--keep-going",
+        "--workflow-profile", str(ROOT / "workflow" / "profiles" / "default"),
+    ]
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=1800)
+
+
+@pytest.fixture(scope="module")
+def smoke_study(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    """The smoke cohort from its sheet, plus two broken cases appended to the sheet."""
+    tmp_path = tmp_path_factory.mktemp("smoke")
+    cohort = tmp_path / "cohort"
+    generate = subprocess.run(
+        [sys.executable, "-m", "medseg", "phantoms", "--config", str(ROOT / "configs" / "smoke.yaml"),
+         "--out", str(cohort / "data"), "--sheet", str(cohort / "cohort.tsv")],
+        capture_output=True, text=True,
+    )
+    assert generate.returncode == 0, generate.stderr
+    truncated = cohort / "broken_truncated.nii.gz"
+    source = sorted((cohort / "data" / "ears").rglob("*.nii.gz"))[0].read_bytes()
+    truncated.write_bytes(source[: len(source) // 2])
+    with open(cohort / "cohort.tsv", "a") as sheet:
+        sheet.write("X01\tX01-truncated\tears\tbroken_truncated.nii.gz\t\n")
+        sheet.write("X02\tX02-missing\tears\tno_such_scan.nii.gz\t\n")
+    config = _smoke_config(tmp_path, cohort={"source": "sheet", "sheet": str(cohort / "cohort.tsv")})
+    result = _run_snakemake(config, tmp_path)
+    return tmp_path / "results", result
+
+
+def test_dag_completes_despite_broken_cases(smoke_study):
+    results, run = smoke_study
+    assert run.returncode == 0, run.stderr[-4000:]
+    status = {row["case"]: row for row in _rows(results / "report" / "cohort_status.tsv")}
+    assert status["X01-truncated"]["status"] == "rejected"
+    assert "unreadable" in status["X01-truncated"]["codes"]
+    assert status["X02-missing"]["status"] == "rejected"
+    assert "does not exist" in status["X02-missing"]["reasons"]
+    accepted = [row for row in status.values() if row["status"] == "accepted"]
+    assert len(accepted) >= 8
+
+
+def test_every_result_is_traceable(smoke_study):
+    results, run = smoke_study
+    assert run.returncode == 0, run.stderr[-4000:]
+    summary = json.loads((results / "report" / "study_summary.json").read_text())
+    provenance = summary["provenance"]
+    for key in ("medseg_version", "git_revision", "config_sha256", "seed", "packages"):
+        assert key in provenance, key
+    assert summary["seed"] == 7
+    rejected = {item["case"] for item in summary["cohort"]["ears"]["rejected"]}
+    assert {"X01-truncated", "X02-missing"} <= rejected
+    for task in ("ears", "lv"):
+        task_summary = json.loads((results / task / "evaluation" / "summary.json").read_text())
+        assert "provenance" in task_summary
+
+
+def test_models_predictions_and_pages_exist(smoke_study):
+    results, run = smoke_study
+    assert run.returncode == 0, run.stderr[-4000:]
+    assert (results / "models" / "ears" / "final" / "full" / "manifest.json").exists()
+    assert (results / "models" / "lv" / "final" / "multi_level" / "manifest.json").exists()
+    ablation = _rows(results / "ears" / "evaluation" / "ablation.tsv")
+    assert {row["variant"] for row in ablation} == {"full", "no_fps", "no_shape", "baseline"}
+    lv_ablation = _rows(results / "lv" / "evaluation" / "ablation.tsv")
+    assert {row["variant"] for row in lv_ablation} == {"multi_level", "one_level", "cnn"}
+    assert (results / "qa" / "index.html").exists()
+    assert (results / "qa" / "study.html").exists()
+    assert (results / "qa" / "ears" / "X01-truncated.html").exists()
+    assert list((results.parent / "logs").rglob("*.log"))
+
+
+def test_no_temporary_files_left(smoke_study):
+    results, _ = smoke_study
+    leftovers = [p for p in results.rglob("*") if ".tmp" in p.name]
+    assert not leftovers, leftovers
