@@ -146,8 +146,10 @@ def _baseline_detect(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     from medseg.ears.evaluate import evaluate_table
 
-    if args.config:
-        _config(args.config)
-    summary = evaluate_table(args.table, args.out, match_radius_mm=args.match_radius_mm)
+    from medseg.provenance import study_provenance
+
+    summary = evaluate_table(
+        args.table, args.out, match_radius_mm=args.match_radius_mm, provenance=study_provenance(args.config)
+    )
     print(json.dumps({v: {k: s[k] for k in ("presence_accuracy", "error_mean_mm")} for v, s in summary["variants"].items()}))
     return 0

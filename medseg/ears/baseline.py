@@ -21,6 +21,7 @@ from medseg.ears.model_io import verify_manifest, write_manifest
 from medseg.ears.preprocess import Preprocessed, preprocess, read_ct
 from medseg.ears.targets import EAR_SIDES
 from medseg.ears.train import _crop, load_training_cases, read_cases_table
+from medseg.errors import MedsegError
 from medseg.io.atomic import atomic_dir, write_json
 
 __all__ = ["TASK", "build_templates", "ncc_map", "match", "train_baseline", "detect_baseline_file"]
@@ -31,7 +32,14 @@ _GRID = tuple(np.round(np.arange(0.2, 0.95, 0.05), 2))
 
 
 def build_templates(cases: list, half: int = _HALF) -> dict[str, np.ndarray]:
-    """Mean zero-mean, unit-norm template per side from the training cases' ears."""
+    """Mean zero-mean, unit-norm template per side from the training cases' ears.
+
+    A side no training case shows takes the other side's template mirrored left-right
+    (axis 0 of the LPS grid is patient right-to-left).
+
+    Raises:
+        MedsegError: no training case shows any ear.
+    """
     out = {}
     for side in EAR_SIDES:
         patches = []
@@ -40,10 +48,15 @@ def build_templates(cases: list, half: int = _HALF) -> dict[str, np.ndarray]:
             if index is not None:
                 patches.append(_crop(case.prep.array, np.rint(index).astype(int) - half, 2 * half + 1))
         if not patches:
-            raise ValueError(f"no training case has a {side} ear")
+            continue
         mean = np.mean(patches, axis=0)
         mean -= mean.mean()
         out[side] = (mean / max(float(np.linalg.norm(mean)), 1e-9)).astype(np.float32)
+    if not out:
+        raise MedsegError("no training case shows an ear: the baseline has nothing to learn from")
+    for side, other in zip(EAR_SIDES, reversed(EAR_SIDES)):
+        if side not in out:
+            out[side] = np.ascontiguousarray(out[other][::-1])
     return out
 
 

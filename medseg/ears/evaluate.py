@@ -113,7 +113,12 @@ def _tsv(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:
     return buffer.getvalue()
 
 
-def evaluate_table(table: str | os.PathLike[str], out_dir: str | os.PathLike[str], match_radius_mm: float = 10.0) -> dict[str, Any]:
+def evaluate_table(
+    table: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    match_radius_mm: float = 10.0,
+    provenance: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """Evaluate every variant of a prediction table and write the reports.
 
     Args:
@@ -121,6 +126,7 @@ def evaluate_table(table: str | os.PathLike[str], out_dir: str | os.PathLike[str
             landmark JSON paths).
         out_dir: folder for ``summary.json``, ``per_case.tsv`` and ``ablation.tsv``.
         match_radius_mm: a found ear farther than this from the reference is mislocalised.
+        provenance: code version, config hash, seed and packages, stored in ``summary.json``.
 
     Returns:
         The summary document.
@@ -132,9 +138,12 @@ def evaluate_table(table: str | os.PathLike[str], out_dir: str | os.PathLike[str
         per_case.append({"case": row["case"], "subject": row["subject"], "variant": row["variant"], **compared})
     variants = sorted({r["variant"] for r in per_case}, key=lambda v: (v != "full", v))
     summary = {
+        "task": "ears",
         "match_radius_mm": match_radius_mm,
         "variants": {v: summarise([r for r in per_case if r["variant"] == v]) for v in variants},
     }
+    if provenance is not None:
+        summary["provenance"] = provenance
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_json(out_dir / "summary.json", summary)

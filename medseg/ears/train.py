@@ -37,6 +37,10 @@ __all__ = [
     "train_network",
     "tune_thresholds",
     "fit",
+    "mine_hard_negatives",
+    "case_candidates",
+    "load_training_cases",
+    "train",
 ]
 
 log = logging.getLogger(__name__)

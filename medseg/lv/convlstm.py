@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -67,12 +68,24 @@ class ConvLSTM(nn.Module):
 
     @staticmethod
     def _run(cell: ConvLSTMCell, x: torch.Tensor, reverse: bool) -> torch.Tensor:
-        steps = range(x.shape[1] - 1, -1, -1) if reverse else range(x.shape[1])
-        state = None
-        outputs: list[torch.Tensor] = [None] * x.shape[1]  # type: ignore[list-item]
-        for t in steps:
-            state = cell(x[:, t], state)
-            outputs[t] = state[0]
+        """Run one cell over (B, T, C_in, H, W); the input half of the gate convolution is
+        applied to all frames in one batched call, only the hidden half runs per step."""
+        b, t = x.shape[:2]
+        in_channels = x.shape[2]
+        weight, bias = cell.gates.weight, cell.gates.bias
+        padding = cell.gates.padding
+        x_gates = F.conv2d(x.flatten(0, 1), weight[:, :in_channels], bias, padding=padding)
+        x_gates = x_gates.view(b, t, *x_gates.shape[1:])
+        w_hidden = weight[:, in_channels:]
+        steps = range(t - 1, -1, -1) if reverse else range(t)
+        h = c = None
+        outputs: list[torch.Tensor] = [None] * t  # type: ignore[list-item]
+        for step in steps:
+            gates = x_gates[:, step] if h is None else x_gates[:, step] + F.conv2d(h, w_hidden, padding=padding)
+            i, f, g, o = torch.chunk(gates, 4, dim=1)
+            c = torch.sigmoid(i) * torch.tanh(g) if c is None else torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+            h = torch.sigmoid(o) * torch.tanh(c)
+            outputs[step] = h
         return torch.stack(outputs, dim=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -13,7 +13,7 @@ import torch
 from medseg.io.atomic import write_json, write_text
 from medseg.lv.config import LVConfig
 from medseg.lv.dataset import CineVolume, labels_to_image, read_volume, study_roi
-from medseg.lv.network import CineSegNet
+from medseg.lv.network import CineSegNet, fold_batchnorm
 from medseg.lv.roi import Roi, normalise_intensity
 
 MYOCARDIUM, CAVITY = 1, 2
@@ -50,26 +50,28 @@ def cyclic_pad(sequence: torch.Tensor, context: int) -> torch.Tensor:
 
 
 @torch.inference_mode()
-def predict_probabilities(model: CineSegNet, crops: np.ndarray, context: int, batch_slices: int = 4) -> torch.Tensor:
+def predict_probabilities(model: CineSegNet, crops: np.ndarray, context: int, max_frames: int = 512) -> torch.Tensor:
     """Class probabilities of cropped sequences.
 
+    Each slice's cycle goes through the network whole; the ConvLSTMs see ``context``
+    frames from the other end of the cycle on each side (the encoder runs once per frame).
+    As many slices as fit in ``max_frames`` frames share one forward pass.
+
     Args:
-        model: network in eval mode.
-        crops: (slices, phases, S, S) normalised crops.
+        model: network in eval mode (ideally :func:`~medseg.lv.network.fold_batchnorm`-ed).
+        crops: (slices, phases, S, S) normalised float32 crops.
         context: cyclic context frames on each side.
-        batch_slices: slices per forward pass.
+        max_frames: frames per forward pass (bounds memory on large studies).
 
     Returns:
         (slices, phases, 3, S, S) probabilities.
     """
     phases = crops.shape[1]
-    context = min(context, phases)
-    out = []
-    for start in range(0, len(crops), batch_slices):
-        x = torch.from_numpy(crops[start : start + batch_slices])[:, :, None]
-        logits = model(cyclic_pad(x, context))[:, context : context + phases]
-        out.append(torch.softmax(logits, dim=2))
-    return torch.cat(out)
+    context = min(context, phases) if model.lstm_low is not None else 0
+    batch_slices = max(1, max_frames // phases)
+    x_all = torch.from_numpy(np.ascontiguousarray(crops, dtype=np.float32))[:, :, None]
+    out = [torch.softmax(model(x_all[start : start + batch_slices], context), dim=2) for start in range(0, len(crops), batch_slices)]
+    return out[0] if len(out) == 1 else torch.cat(out)
 
 
 def segment_volume(
@@ -78,7 +80,7 @@ def segment_volume(
     """Label every frame of a study (0 background, 1 myocardium, 2 cavity).
 
     Args:
-        model: network in eval mode.
+        model: network (switched to eval mode; BatchNorm is folded into a copy).
         config: its settings (crop, context).
         volume: the study.
         roi: crop to use; by default found from the image.
@@ -89,12 +91,12 @@ def segment_volume(
     torch.set_num_threads(config.threads)
     roi = roi or study_roi(volume, config)
     crops = np.stack([normalise_intensity(roi.crop(volume.frames[z])) for z in range(volume.frames.shape[0])])
-    probs = predict_probabilities(model.eval(), crops, config.context)
-    slices, phases = probs.shape[:2]
+    probs = predict_probabilities(fold_batchnorm(model.eval()), crops, config.context)
     labels = np.empty(volume.frames.shape, dtype=np.uint8)
-    for z in range(slices):
-        full = roi.uncrop_probabilities(probs[z])
-        labels[z] = full.argmax(dim=1).numpy().astype(np.uint8)
+    with torch.inference_mode():
+        for z in range(probs.shape[0]):
+            # max(dim=1) rather than argmax(dim=1): same first-maximum index, ~10x faster on CPU
+            labels[z] = roi.uncrop_probabilities(probs[z]).max(dim=1).indices.numpy()
     if config.postprocess:
         labels = keep_largest_component(labels)
     return labels, roi
