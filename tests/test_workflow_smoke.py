@@ -74,7 +74,7 @@ def test_dag_completes_despite_broken_cases(smoke_study):
     assert status["X01-truncated"]["status"] == "rejected"
     assert "unreadable" in status["X01-truncated"]["codes"]
     assert status["X02-missing"]["status"] == "rejected"
-    assert "does not exist" in status["X02-missing"]["reasons"]
+    assert "no such file" in status["X02-missing"]["reasons"]
     accepted = [row for row in status.values() if row["status"] == "accepted"]
     assert len(accepted) >= 8
 

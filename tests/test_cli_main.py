@@ -1,0 +1,41 @@
+import argparse
+
+import pytest
+
+from medseg.cli.main import build_parser, main
+
+
+def _leaf_parsers(parser: argparse.ArgumentParser, path=()):
+    actions = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if not actions:
+        yield path, parser
+        return
+    for name, sub in actions[0].choices.items():
+        yield from _leaf_parsers(sub, path + (name,))
+
+
+def test_every_command_is_registered():
+    names = {path[0] for path, _ in _leaf_parsers(build_parser())}
+    assert {"convert", "check", "ingest", "phantoms", "splits", "table", "cohort", "ears", "lv", "report", "qa"} <= names
+
+
+def test_every_command_has_help_with_an_example():
+    missing = []
+    for path, parser in _leaf_parsers(build_parser()):
+        text = parser.format_help()
+        top = build_parser()._subparsers._group_actions[0].choices[path[0]].format_help()
+        if "example" not in text.lower() and "example" not in top.lower():
+            missing.append(" ".join(path))
+    assert not missing, f"commands without an example in --help: {missing}"
+
+
+def test_no_command_prints_help_and_fails(capsys):
+    assert main([]) == 2
+    assert "usage: medseg" in capsys.readouterr().out
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert "medseg" in capsys.readouterr().out
