@@ -61,3 +61,16 @@ def test_learns_a_delay_a_per_frame_model_cannot():
     with torch.no_grad():
         final = loss_of(*batch()).item()
     assert final < 0.12, f"a frame-wise model cannot beat 0.25 here; ConvLSTM reached {final:.3f}"
+
+
+def test_layer_matches_stepping_the_cell():
+    torch.manual_seed(0)
+    layer = ConvLSTM(3, 4)
+    x = torch.randn(2, 6, 3, 5, 5)
+    state = None
+    steps = []
+    for t in range(x.shape[1]):
+        state = layer.forward_cell(x[:, t], state)
+        steps.append(state[0])
+    with torch.no_grad():
+        assert torch.allclose(layer(x), torch.stack(steps, dim=1), atol=1e-6)
