@@ -12,13 +12,14 @@ SCHEMA = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "lv.sche
 def test_defaults_and_seed():
     config = from_config({"seed": 42, "lv": {"variant": "cnn", "iterations": 5}})
     assert config.seed == 42 and config.variant == "cnn" and config.iterations == 5
-    assert config.depth == 56
+    assert config.depth == 20 and config.train_crop == 48
     assert from_config({}).variant == "multi_level"
 
 
 @pytest.mark.parametrize(
     "section, match",
-    [({"learning_rat": 0.1}, "unknown key"), ({"depth": 10}, "6n\\+2"), ({"variant": "x"}, "variant"), ({"crop_size": 30}, "multiple of 4")],
+    [({"learning_rat": 0.1}, "unknown key"), ({"depth": 10}, "6n\\+2"), ({"variant": "x"}, "variant"), ({"crop_size": 30}, "multiple of 4"),
+     ({"train_crop": 50}, "train_crop"), ({"train_crop": 12}, "train_crop")],
 )
 def test_rejects_bad_config(section, match):
     with pytest.raises(ConfigError, match=match):

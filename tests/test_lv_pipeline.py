@@ -168,3 +168,16 @@ def test_cli_errors_name_the_problem(cases, tmp_path, capsys):
     assert "dicom" in capsys.readouterr().err
     labels = read_labels(rows[0]["annotation"], read_volume(rows[0]["image"]))
     assert labels.shape[1] == 6
+
+
+def test_training_sub_crops_windows_and_segments_the_whole_crop(cases):
+    from medseg.lv.dataset import load_training_sequences
+    from medseg.lv.train import BatchSampler
+
+    _, rows, _, _ = cases
+    config = LVConfig.from_config({"seed": 1, "lv": {**TINY, "train_crop": 16}})
+    images, labels = BatchSampler(load_training_sequences(rows, config), config)()
+    assert images.shape == (2, 4, 1, 16, 16) and labels.shape == (2, 4, 16, 16)
+    model, _ = train(rows, config, progress=False)
+    labels, roi = segment_volume(model, config, read_volume(rows[0]["image"]))
+    assert roi.size == 32 and set(np.unique(labels)) <= {0, 1, 2}

@@ -96,9 +96,14 @@ def motion_map(frames: np.ndarray) -> np.ndarray:
     """
     frames = np.asarray(frames, dtype=np.float32)
     scale = np.percentile(frames, 99.0) or 1.0
-    spectrum = np.fft.rfft(frames / scale, axis=1)
-    harmonic = np.abs(spectrum[:, 1]) if frames.shape[1] > 2 else np.abs(frames[:, 1] - frames[:, 0])
-    return harmonic.mean(axis=0)
+    phases = frames.shape[1]
+    if phases <= 2:
+        return (np.abs(frames[:, 1] - frames[:, 0]) / scale).mean(axis=0)
+    # |DFT bin 1| from two weighted sums over the phases (a full FFT is ~3x slower)
+    angle = 2.0 * np.pi * np.arange(phases) / phases
+    real = np.tensordot(np.cos(angle).astype(np.float32), frames, axes=([0], [1]))
+    imag = np.tensordot(np.sin(angle).astype(np.float32), frames, axes=([0], [1]))
+    return (np.hypot(real, imag) / scale).mean(axis=0)
 
 
 def locate_heart(frames: np.ndarray, spacing: tuple[float, float], smooth_mm: float = 30.0) -> tuple[float, float]:

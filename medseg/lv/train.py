@@ -74,9 +74,19 @@ class BatchSampler:
             window = min(self.config.window, len(sequence.image))
             index = sample_window(sequence, window, self.rng)
             image, label = self.augment(sequence.image[index], sequence.label[index])
+            image, label = self._sub_crop(image, label)
             images.append(image)
             labels.append(label)
         return torch.from_numpy(np.stack(images))[:, :, None], torch.from_numpy(np.stack(labels))
+
+    def _sub_crop(self, image: np.ndarray, label: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Cut a (T, S, S) pair to a random ``train_crop`` square (the same for every frame)."""
+        size = self.config.train_crop
+        if size is None or size >= image.shape[-1]:
+            return image, label
+        row, col = (int(self.rng.integers(0, n - size + 1)) for n in image.shape[-2:])
+        window = (Ellipsis, slice(row, row + size), slice(col, col + size))
+        return np.ascontiguousarray(image[window]), np.ascontiguousarray(label[window])
 
 
 def fit(
