@@ -12,7 +12,7 @@ SCHEMA = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "lv.sche
 def test_defaults_and_seed():
     config = from_config({"seed": 42, "lv": {"variant": "cnn", "iterations": 5}})
     assert config.seed == 42 and config.variant == "cnn" and config.iterations == 5
-    assert config.depth == 20 and config.train_crop == 48
+    assert config.depth == 56 and config.train_crop == 48
     assert from_config({}).variant == "multi_level"
 
 

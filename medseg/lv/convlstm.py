@@ -68,8 +68,12 @@ class ConvLSTM(nn.Module):
 
     @staticmethod
     def _run(cell: ConvLSTMCell, x: torch.Tensor, reverse: bool) -> torch.Tensor:
-        """Run one cell over (B, T, C_in, H, W); the input half of the gate convolution is
-        applied to all frames in one batched call, only the hidden half runs per step."""
+        """Run one cell over a (B, T, C_in, H, W) sequence; returns (B, T, hidden, H, W).
+
+        The gate convolution is linear in ``[x_t, h_{t-1}]``: its input half runs on all
+        frames in one batched call and only its hidden half runs per step (same weights
+        and result as stepping :class:`ConvLSTMCell`).
+        """
         b, t = x.shape[:2]
         in_channels = x.shape[2]
         weight, bias = cell.gates.weight, cell.gates.bias
