@@ -45,6 +45,24 @@ def _run_snakemake(config: Path, workdir: Path) -> subprocess.CompletedProcess:
     return subprocess.run(command, capture_output=True, text=True, env=env, timeout=1800)
 
 
+IDENTIFIERS = {"PatientName": "DOE^JANE", "PatientID": "MRN0012345", "PatientBirthDate": "19700101",
+               "AccessionNumber": "ACC998877", "InstitutionName": "St Example Hospital"}
+
+
+def _add_identifiers(data: Path) -> int:
+    """Give every DICOM file of the cohort the identifiers a hospital export carries."""
+    import pydicom
+
+    files = sorted(data.rglob("*.dcm"))
+    for path in files:
+        dataset = pydicom.dcmread(path)
+        for keyword, value in IDENTIFIERS.items():
+            setattr(dataset, keyword, value)
+        dataset.save_as(path)
+    assert files, "the smoke cohort should hold DICOM series"
+    return len(files)
+
+
 @pytest.fixture(scope="module")
 def smoke_study(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
     """The smoke cohort from its sheet, plus two broken cases appended to the sheet."""
@@ -56,6 +74,7 @@ def smoke_study(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
         capture_output=True, text=True,
     )
     assert generate.returncode == 0, generate.stderr
+    _add_identifiers(cohort / "data")
     truncated = cohort / "broken_truncated.nii.gz"
     source = sorted((cohort / "data" / "ears").rglob("*.nii.gz"))[0].read_bytes()
     truncated.write_bytes(source[: len(source) // 2])
@@ -113,3 +132,16 @@ def test_no_temporary_files_left(smoke_study):
     results, _ = smoke_study
     leftovers = [p for p in results.rglob("*") if ".tmp" in p.name]
     assert not leftovers, leftovers
+
+
+def test_no_patient_identifier_in_any_output(smoke_study):
+    results, run = smoke_study
+    assert run.returncode == 0, run.stderr[-4000:]
+    outputs = [p for p in results.rglob("*") if p.is_file() and "cohort" not in p.relative_to(results).parts[:1]]
+    outputs += [p for p in (results.parent / "logs").rglob("*") if p.is_file()]
+    assert outputs
+    leaks = []
+    for path in outputs:
+        data = path.read_bytes()
+        leaks += [f"{path}: {value}" for value in IDENTIFIERS.values() if value.encode() in data]
+    assert not leaks, leaks
