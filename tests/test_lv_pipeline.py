@@ -143,8 +143,9 @@ def test_cli_train_segment_evaluate(cases, tmp_path, capsys):
     assert ablation.startswith("variant\tsubjects\tdice") and "perfect" in ablation
 
 
-def test_cli_errors_name_the_problem(cases, tmp_path, capsys):
+def test_cli_errors_name_the_problem(cases, tmp_path, capsys, monkeypatch):
     root, rows, table, config = cases
+    monkeypatch.chdir(tmp_path)  # no demo model under ./results here
     assert main(["lv", "segment", rows[0]["image"], "--out", str(tmp_path / "o")]) == 2
     assert "snakemake --cores 8" in capsys.readouterr().err
     single = tmp_path / "single.nii.gz"

@@ -80,7 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             raise
         print(f"medseg {args.command}: error: {error}", file=sys.stderr)
-        return EXIT_USER_ERROR
+        return int(getattr(error, "exit_code", EXIT_USER_ERROR))
     except KeyboardInterrupt:
         print(f"medseg {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -52,6 +52,7 @@ class EarsConfig:
         shape_max_angle_deg: lower bound on the accepted angle to the mean inter-ear direction.
         head_threshold_hu: HU above which a voxel counts as head when measuring lone ears.
         threads: torch threads used by training and detection.
+        checkpoint_every: training steps between resumable checkpoints (0: only when stopped).
     """
 
     seed: int = 20261126
@@ -89,6 +90,7 @@ class EarsConfig:
     shape_max_angle_deg: float = 20.0
     head_threshold_hu: float = -300.0
     threads: int = 2
+    checkpoint_every: int = 100
 
     def __post_init__(self) -> None:
         problems = []

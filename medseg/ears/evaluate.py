@@ -124,9 +124,11 @@ def evaluate_table(
     Args:
         table: TSV with ``case subject variant prediction reference`` (``ears.json`` and
             landmark JSON paths).
-        out_dir: folder for ``summary.json``, ``per_case.tsv`` and ``ablation.tsv``.
+        out_dir: folder for ``summary.json``, ``per_case.tsv`` and ``ablation.tsv`` (the
+            metric files: identical for identical predictions) and ``provenance.json``.
         match_radius_mm: a found ear farther than this from the reference is mislocalised.
-        provenance: code version, config hash, seed and packages, stored in ``summary.json``.
+        provenance: code version, config hash, seed, packages and date, written to
+            ``provenance.json`` so the metric files stay comparable byte for byte.
 
     Returns:
         The summary document.
@@ -142,11 +144,11 @@ def evaluate_table(
         "match_radius_mm": match_radius_mm,
         "variants": {v: summarise([r for r in per_case if r["variant"] == v]) for v in variants},
     }
-    if provenance is not None:
-        summary["provenance"] = provenance
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_json(out_dir / "summary.json", summary)
+    if provenance is not None:
+        write_json(out_dir / "provenance.json", provenance)
     columns = ["case", "subject", "variant", "n_true", "n_pred"] + [
         f"{s}_{k}" for s in EAR_SIDES for k in ("true", "pred", "presence_ok", "detection_ok", "error_mm")
     ]

@@ -89,6 +89,16 @@ class HardNegativePool:
     def __len__(self) -> int:
         return sum(len(v) for v in self._by_case.values())
 
+    def state(self) -> list[list]:
+        """The pool as plain lists, in storage order (for checkpoints)."""
+        return [[n.case, *map(int, n.index), n.side, float(n.response)] for case in sorted(self._by_case) for n in self._by_case[case]]
+
+    def restore(self, state: Sequence[Sequence]) -> None:
+        """Refill the pool from :meth:`state`."""
+        self._by_case = {}
+        for case, i, j, k, side, response in state:
+            self._by_case.setdefault(int(case), []).append(HardNegative(int(case), (int(i), int(j), int(k)), str(side), float(response)))
+
     def sample(self, rng: np.random.Generator) -> HardNegative:
         """One negative, uniformly."""
         items = self.items()

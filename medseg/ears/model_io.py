@@ -18,6 +18,7 @@ from medseg.ears.network import architecture, network_from_architecture
 from medseg.ears.shape_prior import ShapePrior
 from medseg.errors import ModelError
 from medseg.io.atomic import atomic_dir, write_json
+from medseg.provenance import file_sha256
 
 __all__ = ["EarsModel", "save_model", "load_model", "write_manifest", "verify_manifest", "package_versions"]
 
@@ -58,23 +59,9 @@ def package_versions() -> dict[str, str]:
     }
 
 
-def _sha256(path: Path) -> str:
-    try:
-        from medseg.provenance import file_sha256
-    except ImportError:
-        import hashlib
-
-        digest = hashlib.sha256()
-        with path.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-        return digest.hexdigest()
-    return file_sha256(path)
-
-
 def write_manifest(folder: Path, task: str, fields: Mapping[str, Any]) -> dict[str, Any]:
     """Write ``manifest.json`` listing the sha256 of every other file in ``folder``."""
-    files = {p.name: _sha256(p) for p in sorted(folder.iterdir()) if p.is_file() and p.name != MANIFEST}
+    files = {p.name: file_sha256(p) for p in sorted(folder.iterdir()) if p.is_file() and p.name != MANIFEST}
     manifest = {"task": task, **fields, "packages": package_versions(), "files": files}
     write_json(folder / MANIFEST, manifest)
     return manifest
@@ -105,7 +92,7 @@ def verify_manifest(folder: str | os.PathLike[str], task: str) -> dict[str, Any]
         file = folder / name
         if not file.is_file():
             raise ModelError(f"{folder}: {name} is missing (listed in the manifest)")
-        if _sha256(file) != digest:
+        if file_sha256(file) != digest:
             raise ModelError(f"{folder}: {name} does not match its checksum in the manifest (changed or corrupt); retrain or restore the folder")
     return manifest
 

@@ -3,8 +3,10 @@ threshold tuning and the shape prior, all from the training cases only."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
+import json
 import logging
 import os
 import time
@@ -16,6 +18,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from medseg.checkpoint import ResumableRun, fingerprint, generator_state, resume_folder, set_generator_state
 from medseg.ears.annotations import load_landmarks
 from medseg.ears.config import EarsConfig
 from medseg.ears.decode import Candidate, decide, extract_candidates
@@ -41,6 +44,7 @@ __all__ = [
     "case_candidates",
     "load_training_cases",
     "train",
+    "training_fingerprint",
 ]
 
 log = logging.getLogger(__name__)
@@ -211,19 +215,24 @@ class PatchSampler:
 
 
 def train_network(
-    cases: Sequence[TrainingCase], config: EarsConfig, progress: bool = True
+    cases: Sequence[TrainingCase], config: EarsConfig, progress: bool = True, run: ResumableRun | None = None
 ) -> tuple[torch.nn.Module, dict[str, Any]]:
     """Train the network on patches of ``cases``.
 
-    Deterministic on CPU for a given ``config.seed`` and thread count.
+    Deterministic on CPU for a given ``config.seed`` and thread count; a run resumed from
+    a checkpoint of ``run`` ends with the same weights as one never stopped.
 
     Args:
         cases: the training cases.
         config: settings.
         progress: show a tqdm bar.
+        run: checkpoints to resume from and save to (None: no checkpoints).
 
     Returns:
         The trained network (eval mode) and a history (loss curve, mining rounds).
+
+    Raises:
+        TrainingInterrupted: SIGTERM/SIGINT arrived; the checkpoint was saved first.
     """
     torch.manual_seed(config.seed)
     torch.set_flush_denormal(True)
@@ -233,32 +242,59 @@ def train_network(
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=config.iterations, eta_min=0.05 * config.lr)
     sampler = PatchSampler(cases, config, rng)
     history: dict[str, Any] = {"loss": [], "mining_rounds": [], "patches": {"positive": 0, "hard_negative": 0, "background": 0}}
-    bar = tqdm(range(config.iterations), desc="ears train", disable=not progress, leave=False, mininterval=1.0)
     running = None
-    for step in bar:
-        if (
-            config.hard_negative_mining
-            and step >= config.hard_negative_start
-            and (step - config.hard_negative_start) % config.hard_negative_every == 0
-        ):
-            found = mine_hard_negatives(model, cases, config)
-            sampler.pool.update(found)
-            history["mining_rounds"].append({"step": step, "found": len(found), "pool": len(sampler.pool)})
+    first = 0
+    saved = run.restore() if run is not None else None
+    if saved is not None:
+        model.load_state_dict(saved["model"])
+        optimiser.load_state_dict(saved["optimiser"])
+        scheduler.load_state_dict(saved["scheduler"])
+        torch.set_rng_state(saved["torch_rng"])
+        set_generator_state(rng, saved["numpy_rng"])
+        sampler.pool.restore(json.loads(saved["pool"]))
+        history = json.loads(saved["history"])
+        running = saved["running"]
+        first = int(saved["step"]) + 1
+        history.setdefault("resumed_at", []).append(first)
+    bar = tqdm(range(first, config.iterations), desc="ears train", disable=not progress, leave=False, mininterval=1.0)
+    with run.signals() if run is not None else contextlib.nullcontext():
+        for step in bar:
+            if (
+                config.hard_negative_mining
+                and step >= config.hard_negative_start
+                and (step - config.hard_negative_start) % config.hard_negative_every == 0
+            ):
+                found = mine_hard_negatives(model, cases, config)
+                sampler.pool.update(found)
+                history["mining_rounds"].append({"step": step, "found": len(found), "pool": len(sampler.pool)})
             model.train()
-        model.train()
-        image, target, counts = sampler.batch()
-        for key, value in counts.items():
-            history["patches"][key] += value
-        optimiser.zero_grad(set_to_none=True)
-        loss = heatmap_loss(model(image), target, config.foreground_weight, config.background_weight)
-        loss.backward()
-        optimiser.step()
-        scheduler.step()
-        value = float(loss.detach())
-        running = value if running is None else 0.95 * running + 0.05 * value
-        if step % 10 == 0 or step == config.iterations - 1:
-            history["loss"].append([step, round(running, 6)])
-            bar.set_postfix(loss=f"{running:.4f}", negatives=len(sampler.pool))
+            image, target, counts = sampler.batch()
+            for key, value in counts.items():
+                history["patches"][key] += value
+            optimiser.zero_grad(set_to_none=True)
+            loss = heatmap_loss(model(image), target, config.foreground_weight, config.background_weight)
+            loss.backward()
+            optimiser.step()
+            scheduler.step()
+            value = float(loss.detach())
+            running = value if running is None else 0.95 * running + 0.05 * value
+            if step % 10 == 0 or step == config.iterations - 1:
+                history["loss"].append([step, round(running, 6)])
+                bar.set_postfix(loss=f"{running:.4f}", negatives=len(sampler.pool))
+            if run is not None and step < config.iterations - 1 and run.due(step):
+                run.save(
+                    step,
+                    {
+                        "model": model.state_dict(),
+                        "optimiser": optimiser.state_dict(),
+                        "scheduler": scheduler.state_dict(),
+                        "torch_rng": torch.get_rng_state(),
+                        "numpy_rng": generator_state(rng),
+                        "pool": json.dumps(sampler.pool.state()),
+                        "history": json.dumps(history),
+                        "running": running,
+                    },
+                )
     model.eval()
     return model, history
 
@@ -339,13 +375,14 @@ def tune_thresholds(
     return out
 
 
-def fit(cases: Sequence[TrainingCase], config: EarsConfig, progress: bool = True) -> TrainedEars:
+def fit(cases: Sequence[TrainingCase], config: EarsConfig, progress: bool = True, run: ResumableRun | None = None) -> TrainedEars:
     """Train the network, learn the shape prior and tune the threshold on ``cases``.
 
     Args:
         cases: the training cases.
         config: settings (after :func:`apply_variant`).
         progress: show progress bars.
+        run: checkpoints to resume from and save to (None: no checkpoints).
 
     Returns:
         The :class:`TrainedEars` ready for :func:`medseg.ears.model_io.save_model`.
@@ -354,7 +391,7 @@ def fit(cases: Sequence[TrainingCase], config: EarsConfig, progress: bool = True
         raise InputRejected("no training cases")
     torch.set_num_threads(max(1, int(config.threads)))
     started = time.perf_counter()
-    network, history = train_network(cases, config, progress)
+    network, history = train_network(cases, config, progress, run)
     threshold = head_threshold(config.head_threshold_hu, config.hu_clip)
     depths = [lateral_depth(c.prep, p, side, threshold) for c in cases for side, p in c.landmarks.items() if p is not None]
     prior = fit_shape_prior(
@@ -375,6 +412,7 @@ def fit(cases: Sequence[TrainingCase], config: EarsConfig, progress: bool = True
         "final_loss": history["loss"][-1][1] if history["loss"] else None,
         "mining_rounds": history["mining_rounds"],
         "patches": history["patches"],
+        "resumed_at_steps": history.get("resumed_at", []),
     }
     return TrainedEars(network, config, prior, thresholds, summary)
 
@@ -414,7 +452,8 @@ def train(
     torch.set_num_threads(max(1, int(config.threads)))
     rows = read_cases_table(cases_table)
     cases = load_training_cases(rows, config, progress)
-    trained = fit(cases, config, progress)
+    run = ResumableRun(resume_folder(out_dir), training_fingerprint(rows, config, variant), config.checkpoint_every)
+    trained = fit(cases, config, progress, run)
     trained.summary["variant"] = variant
     trained.summary["cases_table"] = str(cases_table)
     log.info(
@@ -424,4 +463,16 @@ def train(
         trained.summary["seconds"],
         trained.thresholds["threshold"],
     )
-    return save_model(out_dir, trained, variant=variant)
+    saved = save_model(out_dir, trained, variant=variant)
+    run.finish()
+    return saved
+
+
+def training_fingerprint(rows: Sequence[dict[str, str]], config: EarsConfig, variant: str) -> str:
+    """Identifies a training run: settings that change the result, the cases and their files."""
+    from medseg import __version__
+    from medseg.provenance import file_sha256
+
+    settings = {k: v for k, v in config.to_dict().items() if k not in ("threads", "checkpoint_every")}
+    files = [[row["case"], file_sha256(row["image"]) if os.path.isfile(row["image"]) else row["image"], file_sha256(row["annotation"])] for row in rows]
+    return fingerprint("ears", __version__, variant, settings, files)

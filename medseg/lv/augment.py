@@ -7,6 +7,7 @@ bias field and gamma at every phase), as a real study would be.
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -19,6 +20,7 @@ from monai.transforms import (
     RandFlipd,
     RandGaussianNoised,
 )
+from monai.transforms.transform import Transform
 
 from medseg.lv.config import LVConfig
 
@@ -62,6 +64,36 @@ class CineAugment:
         ]
         self.transform = Compose(transforms, lazy=False)
         self.transform.set_random_state(seed=seed)
+
+    def random_states(self) -> list[np.random.RandomState]:
+        """Every random state the transforms draw from, in a fixed order."""
+        found: list[np.random.RandomState] = []
+        seen: set[int] = set()
+
+        def visit(obj: object) -> None:
+            if id(obj) in seen:
+                return
+            seen.add(id(obj))
+            state = getattr(obj, "R", None)
+            if isinstance(state, np.random.RandomState) and id(state) not in seen:
+                seen.add(id(state))
+                found.append(state)
+            for value in vars(obj).values() if hasattr(obj, "__dict__") else ():
+                for item in value if isinstance(value, (list, tuple)) else (value,):
+                    if isinstance(item, Transform):
+                        visit(item)
+
+        visit(self.transform)
+        return found
+
+    def state(self) -> str:
+        """The random states as JSON text (for checkpoints)."""
+        return json.dumps([[name, keys.tolist(), pos, gauss, cached] for name, keys, pos, gauss, cached in (r.get_state() for r in self.random_states())])
+
+    def restore(self, state: str) -> None:
+        """Restore what :meth:`state` returned."""
+        for random_state, (name, keys, pos, gauss, cached) in zip(self.random_states(), json.loads(state), strict=True):
+            random_state.set_state((name, np.asarray(keys, dtype=np.uint32), pos, gauss, cached))
 
     def __call__(self, image: np.ndarray, label: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Augment one sequence.

@@ -51,6 +51,7 @@ class LVConfig:
         init: model folder whose weights initialise training (pre-training), or null.
         threads: torch CPU threads.
         seed: every random choice derives from it (the config's top-level ``seed``).
+        checkpoint_every: training steps between resumable checkpoints (0: only when stopped).
     """
 
     variant: str = "multi_level"
@@ -80,6 +81,7 @@ class LVConfig:
     init: str | None = None
     threads: int = 2
     seed: int = 0
+    checkpoint_every: int = 25
 
     def __post_init__(self) -> None:
         problems = []

@@ -111,9 +111,11 @@ def summarise(frames: list[dict[str, Any]]) -> dict[str, Any]:
 
 def evaluate_table(table: str | Path, out_dir: str | Path, provenance: dict[str, Any] | None = None) -> dict[str, Any]:
     """Evaluate every row of a table; write ``summary.json``, ``per_subject.tsv``,
-    ``ablation.tsv`` and ``per_frame.tsv`` into ``out_dir``.
+    ``ablation.tsv`` and ``per_frame.tsv`` (the metric files: identical for identical
+    predictions) into ``out_dir``.
 
-    ``provenance`` (code version, config hash, seed, packages) is stored in ``summary.json``.
+    ``provenance`` (code version, config hash, seed, packages, date) goes to
+    ``provenance.json`` beside them.
 
     Returns:
         The summary.
@@ -131,9 +133,9 @@ def evaluate_table(table: str | Path, out_dir: str | Path, provenance: dict[str,
     summary = summarise(frames)
     out_dir.mkdir(parents=True, exist_ok=True)
     content = {"task": "lv", "metrics": list(METRICS), "units": "Dice; distances in mm", "variants": summary}
-    if provenance is not None:
-        content["provenance"] = provenance
     write_json(out_dir / "summary.json", content)
+    if provenance is not None:
+        write_json(out_dir / "provenance.json", provenance)
     write_text(
         out_dir / "per_frame.tsv",
         _tsv(["variant", "subject", "case", "slice", "phase", *METRICS], [[r[k] for k in ("variant", "subject", "case", "slice", "phase", *METRICS)] for r in frames]),

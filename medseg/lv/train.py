@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 import math
 import time
@@ -15,6 +17,7 @@ from monai.losses import MaskedDiceLoss
 from monai.utils import set_determinism
 from tqdm import tqdm
 
+from medseg.checkpoint import ResumableRun, fingerprint, generator_state, resume_folder, set_generator_state
 from medseg.errors import InputRejected
 from medseg.lv.augment import CineAugment
 from medseg.lv.config import LVConfig
@@ -90,18 +93,29 @@ class BatchSampler:
 
 
 def fit(
-    model: CineSegNet, sequences: list[CineSequence], config: LVConfig, progress: bool = True
+    model: CineSegNet,
+    sequences: list[CineSequence],
+    config: LVConfig,
+    progress: bool = True,
+    run: ResumableRun | None = None,
 ) -> dict[str, Any]:
     """Train ``model`` in place.
+
+    A run resumed from a checkpoint of ``run`` ends with the same weights as one never
+    stopped (same seed and thread count).
 
     Args:
         model: the network.
         sequences: labelled training sequences.
         config: LV settings (iterations, batch, window, learning rate, ...).
         progress: show a tqdm bar.
+        run: checkpoints to resume from and save to (None: no checkpoints).
 
     Returns:
         Run summary: iterations, final loss (mean of the last 10 %), seconds, frames/s.
+
+    Raises:
+        TrainingInterrupted: SIGTERM/SIGINT arrived; the checkpoint was saved first.
     """
     torch.set_num_threads(config.threads)
     set_determinism(seed=config.seed)
@@ -117,24 +131,54 @@ def fit(
         return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress_))
 
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimiser, lr_factor)
-    model.train()
     losses: list[float] = []
     frames = 0
+    seconds = 0.0
+    first = 0
+    resumed: list[int] = []
+    saved = run.restore() if run is not None else None
+    if saved is not None:
+        model.load_state_dict(saved["model"])
+        optimiser.load_state_dict(saved["optimiser"])
+        scheduler.load_state_dict(saved["scheduler"])
+        torch.set_rng_state(saved["torch_rng"])
+        set_generator_state(sampler.rng, saved["numpy_rng"])
+        sampler.augment.restore(saved["augment"])
+        progress_state = json.loads(saved["progress"])
+        losses, frames, seconds, resumed = progress_state["losses"], progress_state["frames"], progress_state["seconds"], progress_state["resumed"]
+        first = int(saved["step"]) + 1
+        resumed.append(first)
+    model.train()
     start = time.perf_counter()
-    bar = tqdm(range(config.iterations), desc=f"lv train {config.variant}", disable=not progress, leave=False)
-    for _ in bar:
-        images, labels = sampler()
-        logits = model(images)
-        loss = loss_fn(logits.flatten(0, 1), labels.flatten(0, 1))
-        optimiser.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-        optimiser.step()
-        scheduler.step()
-        losses.append(loss.detach().item())
-        frames += images.shape[0] * images.shape[1]
-        bar.set_postfix(loss=f"{losses[-1]:.3f}")
-    seconds = time.perf_counter() - start
+    bar = tqdm(range(first, config.iterations), desc=f"lv train {config.variant}", disable=not progress, leave=False)
+    with run.signals() if run is not None else contextlib.nullcontext():
+        for step in bar:
+            images, labels = sampler()
+            logits = model(images)
+            loss = loss_fn(logits.flatten(0, 1), labels.flatten(0, 1))
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+            optimiser.step()
+            scheduler.step()
+            losses.append(loss.detach().item())
+            frames += images.shape[0] * images.shape[1]
+            bar.set_postfix(loss=f"{losses[-1]:.3f}")
+            if run is not None and step < config.iterations - 1 and run.due(step):
+                elapsed = seconds + time.perf_counter() - start
+                run.save(
+                    step,
+                    {
+                        "model": model.state_dict(),
+                        "optimiser": optimiser.state_dict(),
+                        "scheduler": scheduler.state_dict(),
+                        "torch_rng": torch.get_rng_state(),
+                        "numpy_rng": generator_state(sampler.rng),
+                        "augment": sampler.augment.state(),
+                        "progress": json.dumps({"losses": losses, "frames": frames, "seconds": elapsed, "resumed": resumed}),
+                    },
+                )
+    seconds += time.perf_counter() - start
     tail = losses[-max(1, len(losses) // 10) :]
     model.eval()
     return {
@@ -143,6 +187,7 @@ def fit(
         "first_loss": losses[0] if losses else None,
         "seconds": round(seconds, 2),
         "frames_per_second": round(frames / seconds, 2) if seconds > 0 else None,
+        "resumed_at_steps": resumed,
     }
 
 
@@ -179,7 +224,25 @@ def train(
     if init:
         summary["init"] = {"from": str(init), **load_initial_weights(model, init)}
     log.info("training %s on %d sequences (%d labelled frames)", config.variant, len(sequences), summary["labelled_frames"])
-    summary.update(fit(model, sequences, config, progress=progress))
+    run = None
+    if out_dir is not None:
+        run = ResumableRun(resume_folder(out_dir), training_fingerprint(rows, config, init), config.checkpoint_every)
+    summary.update(fit(model, sequences, config, progress=progress, run=run))
     if out_dir is not None:
         save_model(out_dir, model, config, summary)
+        run.finish()
     return model, summary
+
+
+def training_fingerprint(rows: list[dict[str, str]], config: LVConfig, init: str | Path | None) -> str:
+    """Identifies a training run: settings that change the result, the cases, their files, the initial weights."""
+    from medseg import __version__
+    from medseg.provenance import file_sha256
+
+    def digest(path: str | Path) -> str:
+        return file_sha256(path) if Path(path).is_file() else str(path)
+
+    settings = {k: v for k, v in config.to_dict().items() if k not in ("threads", "checkpoint_every")}
+    files = [[row.get("case"), digest(row["image"]), digest(row["annotation"])] for row in rows]
+    start = digest(Path(init) / "model.pt") if init else None
+    return fingerprint("lv", __version__, settings, files, start)

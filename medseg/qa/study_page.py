@@ -44,7 +44,8 @@ def _read_tsv(path: Path) -> list[dict[str, str]]:
 
 
 def read_evaluation(folder: str | os.PathLike[str]) -> Evaluation:
-    """Read an evaluation folder; the task is recognised from the content or the folder path.
+    """Read an evaluation folder (with its ``provenance.json``); the task is recognised from
+    the content or the folder path.
 
     Raises:
         InputRejected: no readable ``summary.json``.
@@ -56,6 +57,12 @@ def read_evaluation(folder: str | os.PathLike[str]) -> Evaluation:
         summary = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
         raise InputRejected(f"{path}: cannot read the evaluation summary ({error})") from None
+    provenance = folder / "provenance.json"
+    if "provenance" not in summary and provenance.is_file():
+        try:
+            summary["provenance"] = json.loads(provenance.read_text(encoding="utf-8"))
+        except ValueError:
+            summary["provenance"] = {"error": f"{provenance.name} cannot be read"}
     variants = summary.get("variants") or {}
     first = next(iter(variants.values()), {}) if isinstance(variants, dict) else {}
     if "confusion_0_1_2" in first or "match_radius_mm" in summary:

@@ -112,6 +112,7 @@ rule ears_evaluate:
         table=f"{OUT}/ears/evaluation/predictions.tsv",
     output:
         summary=f"{OUT}/ears/evaluation/summary.json",
+        provenance=f"{OUT}/ears/evaluation/provenance.json",
         per_case=report(
             f"{OUT}/ears/evaluation/per_case.tsv",
             caption="../report/ears_per_case.rst",

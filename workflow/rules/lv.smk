@@ -73,6 +73,7 @@ rule lv_evaluate:
         table=f"{OUT}/lv/evaluation/predictions.tsv",
     output:
         summary=f"{OUT}/lv/evaluation/summary.json",
+        provenance=f"{OUT}/lv/evaluation/provenance.json",
         per_subject=report(
             f"{OUT}/lv/evaluation/per_subject.tsv",
             caption="../report/lv_per_subject.rst",
