@@ -1,0 +1,51 @@
+"""Atomic writes: a failed writer leaves nothing, a killed writer's leftovers are swept."""
+
+import subprocess
+import sys
+
+import pytest
+
+from medseg.io.atomic import atomic_dir, atomic_path, remove_stale_temporaries, write_json
+
+
+def test_failed_write_leaves_old_file_and_no_temporary(tmp_path):
+    target = tmp_path / "out.json"
+    write_json(target, {"a": 1})
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("writer died")
+    assert target.read_text().strip().startswith("{")
+    assert [p.name for p in tmp_path.iterdir()] == ["out.json"]
+
+
+def test_atomic_dir_replaces_whole_folder(tmp_path):
+    target = tmp_path / "model"
+    with atomic_dir(target) as tmp:
+        (tmp / "a").write_text("1")
+    with atomic_dir(target) as tmp:
+        (tmp / "b").write_text("2")
+    assert sorted(p.name for p in target.iterdir()) == ["b"]
+    with pytest.raises(ValueError):
+        with atomic_dir(target) as tmp:
+            (tmp / "c").write_text("3")
+            raise ValueError
+    assert sorted(p.name for p in target.iterdir()) == ["b"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
+
+
+def test_leftovers_of_killed_writers_are_swept(tmp_path):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(dead.stdout)
+    stale_dir = tmp_path / f".model.tmp-{dead_pid}-abc"
+    stale_dir.mkdir()
+    (stale_dir / "model.pt").write_bytes(b"partial")
+    stale_file = tmp_path / f".summary.json.tmp-{dead_pid}-xyz.json"
+    stale_file.write_text("{")
+    live = tmp_path / f".model.tmp-1-keep"  # pid 1 is alive: not ours to remove
+    live.mkdir()
+    with atomic_dir(tmp_path / "model") as tmp:
+        (tmp / "model.pt").write_bytes(b"whole")
+    assert not stale_dir.exists() and live.exists()
+    assert remove_stale_temporaries(tmp_path / "summary.json") == [stale_file]
+    assert (tmp_path / "model" / "model.pt").read_bytes() == b"whole"
