@@ -21,7 +21,7 @@ from typing import Any, Literal
 import numpy as np
 import SimpleITK as sitk
 
-from medseg.errors import ImageReadError
+from medseg.errors import ImageReadError, InputRejected
 
 Modality = Literal["ct", "mr", "cine"]
 Status = Literal["accepted", "rejected"]
@@ -113,6 +113,10 @@ def check_image(
     """
     _check_modality(modality)
     result = CheckResult()
+    if image.HasMetaDataKey("medseg:resampled"):
+        result.measurements["resampled"] = image.GetMetaData("medseg:resampled")
+    if image.HasMetaDataKey("medseg:gantry_tilt_deg"):
+        result.measurements["gantry_tilt_deg"] = float(image.GetMetaData("medseg:gantry_tilt_deg"))
     _check_geometry(image, modality, result, min_fov_mm, max_voxels)
     _check_intensities(image, modality, result, allow_offset)
     return result
@@ -140,6 +144,49 @@ def check_path(
     Returns:
         The verdict; never raises for a bad image.
     """
+    return _load_and_check(path, modality, series_uid, min_fov_mm, max_voxels, allow_offset)[1]
+
+
+def read_checked(
+    path: str | os.PathLike[str],
+    modality: Modality,
+    series_uid: str | None = None,
+    *,
+    min_fov_mm: float | None = None,
+    max_voxels: int = DEFAULT_MAX_VOXELS,
+    allow_offset: bool = False,
+) -> sitk.Image:
+    """Read an image and return it only if it passes the checks of ``modality``.
+
+    Args:
+        path: image file or DICOM series folder.
+        modality: see :func:`check_image`.
+        series_uid: the DICOM series to read when a folder holds several.
+        min_fov_mm: see :func:`check_image`.
+        max_voxels: see :func:`check_image`; a larger file is refused before it is loaded.
+        allow_offset: accept a CT stored with a CT-number offset and return it in HU.
+
+    Raises:
+        InputRejected: the image is unreadable or fails a check; the message names the
+            path and every reason.
+    """
+    image, result = _load_and_check(path, modality, series_uid, min_fov_mm, max_voxels, allow_offset)
+    if image is None or result.status != "accepted":
+        raise InputRejected(f"{path}: not usable as {modality.upper()}: " + "; ".join(result.reasons), list(result.reasons))
+    offset = result.measurements.get("hu_offset")
+    if allow_offset and offset:
+        image = assume_offset(image, offset)
+    return image
+
+
+def _load_and_check(
+    path: str | os.PathLike[str],
+    modality: Modality,
+    series_uid: str | None,
+    min_fov_mm: float | None,
+    max_voxels: int,
+    allow_offset: bool,
+) -> tuple[sitk.Image | None, CheckResult]:
     _check_modality(modality)
     path = Path(path)
     header = _read_header(path)
@@ -147,7 +194,7 @@ def check_path(
         result = CheckResult(measurements=dict(header))
         result.measurements["voxels"] = math.prod(header["size"])
         result.add("too_large", _too_large_reason(header["size"], max_voxels) + "; the image was not loaded")
-        return result
+        return None, result
     try:
         image = _read_for(path, modality, series_uid)
     except (ImageReadError, RuntimeError, OSError, ValueError) as error:
@@ -157,10 +204,35 @@ def check_path(
             result.add("missing_slices", message)
         else:
             result.add("unreadable", message if str(path) in message else f"cannot read {path}: {message}")
-        return result
-    return check_image(
-        image, modality, min_fov_mm=min_fov_mm, max_voxels=max_voxels, allow_offset=allow_offset
-    )
+        return None, result
+    result = check_image(image, modality, min_fov_mm=min_fov_mm, max_voxels=max_voxels, allow_offset=allow_offset)
+    hidden = _nifti_nonfinite_voxels(path)
+    if hidden and "non_finite" not in result.codes:
+        result.add("non_finite", f"{hidden:,} voxels of {path.name} are NaN or infinite (they would be read as 0)")
+        result.measurements["non_finite_voxels"] = hidden
+    return image, result
+
+
+def _nifti_nonfinite_voxels(path: Path) -> int:
+    """NaN/Inf voxels stored in a float NIfTI file, counted slab by slab.
+
+    ITK's NIfTI reader turns NaN into 0, so they must be counted in the file itself.
+    """
+    if not path.is_file() or not path.name.lower().endswith((".nii", ".nii.gz")):
+        return 0
+    import nibabel as nib
+
+    try:
+        proxy = nib.load(str(path))
+        if not np.issubdtype(proxy.get_data_dtype(), np.floating):
+            return 0
+        shape = proxy.shape
+        data = proxy.dataobj
+        if len(shape) < 3:
+            return int(np.count_nonzero(~np.isfinite(np.asarray(data))))
+        return sum(int(np.count_nonzero(~np.isfinite(np.asarray(data[:, :, k, ...])))) for k in range(shape[2]))
+    except Exception:  # noqa: BLE001 - the ITK read succeeded; this is a second opinion only
+        return 0
 
 
 def read_image(path: str | os.PathLike[str], series_uid: str | None = None) -> sitk.Image:

@@ -70,8 +70,33 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
         for section, schema in config_sections(config):
             snakemake_validate(section, str(SCHEMA_DIR / schema), set_default=True)
     except WorkflowError as error:
-        raise ConfigError(_first_line_of_schema_error(error)) from error
+        raise ConfigError(_located_schema_error(config) or _first_line_of_schema_error(error)) from error
     return config
+
+
+def _located_schema_error(config: dict[str, Any]) -> str | None:
+    """``invalid config: ears.iterations: 'many' is not of type 'integer'`` for the first error, or None."""
+    import jsonschema
+
+    checks = [((), config, SCHEMA)] + [(keys, _section(config, keys), SCHEMA_DIR / name) for keys, name in SECTION_SCHEMAS.items()]
+    for keys, instance, schema_path in checks[1:] + checks[:1]:
+        try:
+            schema = yaml.safe_load(schema_path.read_text())
+            validator = jsonschema.validators.validator_for(schema)(schema)
+            error = jsonschema.exceptions.best_match(validator.iter_errors(instance))
+        except Exception:  # noqa: BLE001 - a second opinion for the message only
+            continue
+        if error is not None:
+            where = ".".join(str(part) for part in (*keys, *error.absolute_path)) or "top level"
+            return f"invalid config: {where}: {error.message}"
+    return None
+
+
+def _section(config: dict[str, Any], keys: tuple[str, ...]) -> Any:
+    node: Any = config
+    for key in keys:
+        node = node.get(key) if isinstance(node, dict) else None
+    return node if node is not None else {}
 
 
 def _first_line_of_schema_error(error: Exception) -> str:

@@ -94,7 +94,13 @@ def _ingest_lv(case: CohortCase, folder: Path, checks: dict[str, Any]) -> CheckR
     write_image(image, folder / "image.nii.gz")
     if case.annotation is not None:
         with _annotation_step():
-            convert_annotation(case.annotation, study, folder / "labels.nii.gz")
+            report = convert_annotation(case.annotation, study, folder / "labels.nii.gz")
+        usable = report.get("usable", {})
+        if usable and not (usable.get("endo") or usable.get("epi")):
+            reasons = sorted({r for frame in report.get("frames", []) for r in frame.get("reasons", [])} | set(report.get("study_reasons", [])))
+            raise AnnotationRejected(
+                "annotation: no usable contour in " + str(case.annotation) + (": " + "; ".join(reasons[:3]) if reasons else "")
+            )
     return result
 
 

@@ -51,6 +51,12 @@ def register(subparsers: argparse._SubParsersAction, formatter_class: type) -> N
     detect.add_argument("--out", required=True, type=Path, help="output folder")
     detect.add_argument("--no-shape-constraint", action="store_true", help="skip the shape constraint (ablation)")
     detect.add_argument("--threads", type=int, help="torch threads (default: the model's)")
+    detect.add_argument(
+        "--ct-offset",
+        choices=["reject", "correct"],
+        default="reject",
+        help="a CT stored with a +1024 CT-number offset: refuse it (default) or subtract the offset",
+    )
     detect.set_defaults(func=_detect)
 
     baseline = commands.add_parser(
@@ -121,7 +127,10 @@ def _detect(args: argparse.Namespace) -> int:
                 "`snakemake --cores 8` in the study folder, or pass --model MODEL_DIR"
             )
         raise ModelError(f"{args.model}: no such model folder")
-    doc = detect_file(args.input, args.model, args.out, shape_constraint=not args.no_shape_constraint, threads=args.threads)
+    doc = detect_file(
+        args.input, args.model, args.out, shape_constraint=not args.no_shape_constraint, threads=args.threads,
+        allow_offset=args.ct_offset == "correct",
+    )
     print(json.dumps({side: {"present": doc["ears"][side]["present"], "score": doc["ears"][side]["score"],
                              "position_lps": doc["ears"][side]["position_lps"]} for side in ("left", "right")}))
     return 0

@@ -12,9 +12,10 @@ import numpy as np
 import SimpleITK as sitk
 import torch
 
+from medseg.checks import read_checked
 from medseg.ears.decode import Candidate, Decision, decide
 from medseg.ears.model_io import EarsModel, load_model
-from medseg.ears.preprocess import Preprocessed, preprocess, read_ct, to_input_grid
+from medseg.ears.preprocess import Preprocessed, preprocess, to_input_grid
 from medseg.ears.targets import EAR_SIDES
 from medseg.ears.train import case_candidates
 from medseg.io.atomic import atomic_path, write_json
@@ -172,15 +173,27 @@ def detect_file(
     out_dir: str | os.PathLike[str],
     shape_constraint: bool = True,
     threads: int | None = None,
+    allow_offset: bool = False,
 ) -> dict[str, Any]:
-    """Read a CT (file or DICOM folder), detect the ears and write the prediction folder.
+    """Read a CT (file or DICOM folder), check it, detect the ears and write the prediction folder.
+
+    Args:
+        input_path: image file or DICOM series folder.
+        model_dir: the model folder.
+        out_dir: the prediction folder to write (atomically).
+        shape_constraint: apply the shape constraint.
+        threads: torch threads (default: the model's).
+        allow_offset: accept a CT stored with a +1024 CT-number offset (subtracted).
 
     Returns:
         The ``ears.json`` document.
+
+    Raises:
+        InputRejected: the input fails the CT checks (MR, constant, NaN, too large, ...).
     """
     model = load_model(model_dir)
     t0 = time.perf_counter()
-    image = read_ct(input_path)
+    image = read_checked(input_path, "ct", allow_offset=allow_offset)
     read_seconds = time.perf_counter() - t0
     detection = detect(image, model, shape_constraint, threads)
     detection.seconds["read"] = read_seconds

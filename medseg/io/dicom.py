@@ -158,6 +158,9 @@ def _read_header(path: Path) -> SliceHeader | None:
         return None
     try:
         if "Rows" not in ds or "Columns" not in ds:
+            sop_class = getattr(getattr(ds, "file_meta", None), "MediaStorageSOPClassUID", None)
+            if sop_class is not None and "Image Storage" in str(getattr(sop_class, "name", "")):
+                raise ImageReadError(f"{path}: corrupt or truncated DICOM file (an image without rows and columns)")
             return None
         orientation = _floats(ds, "ImageOrientationPatient", 6)
         spacing = _floats(ds, "PixelSpacing", 2)
@@ -183,6 +186,8 @@ def _read_header(path: Path) -> SliceHeader | None:
             nominal_interval=_float(ds, "NominalInterval"),
             heart_rate=_float(ds, "HeartRate"),
         )
+    except ImageReadError:
+        raise
     except Exception as error:  # noqa: BLE001
         raise ImageReadError(f"{path}: corrupt DICOM header ({error})") from None
 

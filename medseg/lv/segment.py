@@ -132,7 +132,8 @@ def segment_study(
         input_path: DICOM folder or 4D NIfTI.
         model: network in eval mode.
         config: its settings.
-        out_dir: output folder (files written atomically).
+        out_dir: output folder, created only once the segmentation exists; each file is
+            written atomically.
         manifest: the model manifest (recorded in ``segment.json``).
 
     Returns:
@@ -141,13 +142,8 @@ def segment_study(
     from medseg.io.image import write_image
     from medseg.provenance import collect_provenance
 
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     volume = read_volume(input_path)
     labels, roi = segment_volume(model, config, volume)
-    write_image(labels_to_image(labels, volume.reference), out_dir / "labels.nii.gz")
-    write_image(labels_to_image((labels == MYOCARDIUM).astype(np.uint8), volume.reference), out_dir / "myocardium.nii.gz")
-    write_text(out_dir / "areas.tsv", areas_table(labels, volume.spacing, volume.slice_spacing))
     info = {
         "input": str(input_path),
         "shape_slices_phases_rows_cols": list(volume.frames.shape),
@@ -155,5 +151,10 @@ def segment_study(
         "model": {"variant": config.variant, "training": (manifest or {}).get("training", {})},
         "provenance": collect_provenance(config.to_dict(), config.seed),
     }
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_image(labels_to_image(labels, volume.reference), out_dir / "labels.nii.gz")
+    write_image(labels_to_image((labels == MYOCARDIUM).astype(np.uint8), volume.reference), out_dir / "myocardium.nii.gz")
+    write_text(out_dir / "areas.tsv", areas_table(labels, volume.spacing, volume.slice_spacing))
     write_json(out_dir / "segment.json", info)
     return info
