@@ -144,7 +144,7 @@ def check_path(
     Returns:
         The verdict; never raises for a bad image.
     """
-    return _load_and_check(path, modality, series_uid, min_fov_mm, max_voxels, allow_offset)[1]
+    return load_checked(path, modality, series_uid, min_fov_mm=min_fov_mm, max_voxels=max_voxels, allow_offset=allow_offset)[1]
 
 
 def read_checked(
@@ -170,23 +170,35 @@ def read_checked(
         InputRejected: the image is unreadable or fails a check; the message names the
             path and every reason.
     """
-    image, result = _load_and_check(path, modality, series_uid, min_fov_mm, max_voxels, allow_offset)
-    if image is None or result.status != "accepted":
+    image, result = load_checked(path, modality, series_uid, min_fov_mm=min_fov_mm, max_voxels=max_voxels, allow_offset=allow_offset)
+    if image is None:
         raise InputRejected(f"{path}: not usable as {modality.upper()}: " + "; ".join(result.reasons), list(result.reasons))
-    offset = result.measurements.get("hu_offset")
-    if allow_offset and offset:
-        image = assume_offset(image, offset)
     return image
 
 
-def _load_and_check(
+def load_checked(
     path: str | os.PathLike[str],
     modality: Modality,
-    series_uid: str | None,
-    min_fov_mm: float | None,
-    max_voxels: int,
-    allow_offset: bool,
+    series_uid: str | None = None,
+    *,
+    min_fov_mm: float | None = None,
+    max_voxels: int = DEFAULT_MAX_VOXELS,
+    allow_offset: bool = False,
 ) -> tuple[sitk.Image | None, CheckResult]:
+    """Read and check an image: the header is checked before the voxels are loaded.
+
+    Args:
+        path: image file or DICOM series folder.
+        modality: see :func:`check_image`.
+        series_uid: the DICOM series to read when a folder holds several.
+        min_fov_mm: see :func:`check_image`.
+        max_voxels: see :func:`check_image`; a larger file is not loaded.
+        allow_offset: accept a CT stored with a CT-number offset; it is returned in HU and
+            the correction recorded in ``measurements["corrected"]``.
+
+    Returns:
+        ``(image, verdict)``; the image is ``None`` unless the verdict is ``accepted``.
+    """
     _check_modality(modality)
     path = Path(path)
     header = _read_header(path)
@@ -210,6 +222,12 @@ def _load_and_check(
     if hidden and "non_finite" not in result.codes:
         result.add("non_finite", f"{hidden:,} voxels of {path.name} are NaN or infinite (they would be read as 0)")
         result.measurements["non_finite_voxels"] = hidden
+    if result.status != "accepted":
+        return None, result
+    offset = result.measurements.get("hu_offset")
+    if allow_offset and offset:
+        image = assume_offset(image, offset)
+        result.measurements["corrected"] = f"subtracted a CT-number offset of {offset}"
     return image, result
 
 

@@ -32,18 +32,10 @@ def _rejected(code: str, reason: str) -> CheckResult:
     return CheckResult(status="rejected", reasons=[reason], codes=[code], measurements={})
 
 
-def _read_ears_case(case: CohortCase, checks: dict[str, Any]) -> tuple[sitk.Image, CheckResult]:
-    from medseg.checks import assume_offset
-    from medseg.io.image import read_image
+def _read_ears_case(case: CohortCase, checks: dict[str, Any]) -> tuple[sitk.Image | None, CheckResult]:
+    from medseg.checks import load_checked
 
-    image = read_image(case.image)
-    allow_offset = checks.get("ct_offset") == "correct"
-    result = check_image(image, "ct", allow_offset=allow_offset, **_check_limits(checks))
-    offset = result.measurements.get("hu_offset")
-    if allow_offset and result.accepted and offset:
-        image = assume_offset(image, offset)
-        result.measurements["corrected"] = f"subtracted a CT-number offset of {offset}"
-    return image, result
+    return load_checked(case.image, "ct", allow_offset=checks.get("ct_offset") == "correct", **_check_limits(checks))
 
 
 class AnnotationRejected(MedsegError):
@@ -73,7 +65,7 @@ def _ingest_ears(case: CohortCase, folder: Path, checks: dict[str, Any]) -> Chec
     from medseg.ears.annotations import convert_annotation
 
     image, result = _read_ears_case(case, checks)
-    if result.status != "accepted":
+    if image is None:
         return result
     write_image(sitk.Cast(image, sitk.sitkFloat32), folder / "image.nii.gz")
     if case.annotation is not None:

@@ -35,7 +35,7 @@ def test_roundtrip(model_dir):
     manifest = json.loads((path / "manifest.json").read_text())
     assert manifest["task"] == "ears" and manifest["variant"] == "no_fps"
     assert set(manifest["files"]) == {"model.pt", "shape_prior.json", "threshold.json"}
-    assert "torch" in manifest["packages"]
+    assert "torch" in manifest["provenance"]["packages"]
     for key, value in trained.network.state_dict().items():
         assert torch.equal(model.network.state_dict()[key], value)
 

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from bad_inputs import build
+
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
@@ -51,6 +53,10 @@ def _run_snakemake(config: Path, workdir: Path) -> subprocess.CompletedProcess:
     return subprocess.run(command, capture_output=True, text=True, env=env, timeout=1800)
 
 
+#: Corpus items fed to the workflow as cases of their own; each must be rejected with its reason.
+DAG_CORPUS = ["corrupt_dicom_among_good", "missing_slices", "image_2d", "all_zero", "non_finite", "ct_8bit",
+              "ct_offset", "mr_as_ct", "huge_ct", "empty_folder", "landmarks_outside", "ct_as_cine", "contours_outside"]
+
 IDENTIFIERS = {"PatientName": "DOE^JANE", "PatientID": "MRN0012345", "PatientBirthDate": "19700101",
                "AccessionNumber": "ACC998877", "InstitutionName": "St Example Hospital"}
 
@@ -87,6 +93,9 @@ def smoke_study(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
     with open(cohort / "cohort.tsv", "a") as sheet:
         sheet.write("X01\tX01-truncated\tears\tbroken_truncated.nii.gz\t\n")
         sheet.write("X02\tX02-missing\tears\tno_such_scan.nii.gz\t\n")
+        for name in DAG_CORPUS:
+            item = build(name, cohort / "bad")
+            sheet.write(f"B-{name}\tB-{name}\t{item.task}\t{item.path}\t{item.annotation or ''}\n")
     config = _smoke_config(tmp_path, cohort={"source": "sheet", "sheet": str(cohort / "cohort.tsv")})
     result = _run_snakemake(config, tmp_path)
     return tmp_path / "results", result
@@ -121,6 +130,21 @@ def test_dag_completes_despite_broken_cases(smoke_study):
     assert "no such file" in status["X02-missing"]["reasons"]
     accepted = [row for row in status.values() if row["status"] == "accepted"]
     assert len(accepted) >= 8
+
+
+@pytest.mark.parametrize("name", DAG_CORPUS)
+def test_each_bad_input_is_listed_with_its_reason(smoke_study, name, tmp_path):
+    results, run = smoke_study
+    assert run.returncode == 0, run.stderr[-4000:]
+    status = {row["case"]: row for row in _rows(results / "report" / "cohort_status.tsv")}
+    row = status[f"B-{name}"]
+    assert row["status"] == "rejected", row
+    expected = build(name, tmp_path)
+    assert expected.expect.lower() in row["reasons"].lower(), (expected.expect, row["reasons"])
+    if expected.code:
+        assert expected.code in row["codes"], row
+    page = (results / "qa" / "study.html").read_text()
+    assert f"B-{name}" in page
 
 
 def test_every_result_is_traceable(smoke_study):

@@ -16,13 +16,14 @@ import numpy as np
 from scipy import ndimage, signal
 
 from medseg.ears.config import EarsConfig
+from medseg.checks import read_checked
 from medseg.ears.decode import find_peaks, refine_peak
-from medseg.ears.model_io import verify_manifest, write_manifest
-from medseg.ears.preprocess import Preprocessed, preprocess, read_ct
+from medseg.ears.preprocess import Preprocessed, preprocess
 from medseg.ears.targets import EAR_SIDES
 from medseg.ears.train import _crop, load_training_cases, read_cases_table
 from medseg.errors import MedsegError
 from medseg.io.atomic import atomic_dir, write_json
+from medseg.model_manifest import verify_manifest, write_manifest
 
 __all__ = ["TASK", "build_templates", "ncc_map", "match", "train_baseline", "detect_baseline_file"]
 
@@ -129,7 +130,7 @@ def detect_baseline_file(input_path: str | os.PathLike[str], model_dir: str | os
         templates = {side: data[side] for side in EAR_SIDES}
     threshold = float(json.loads((model_dir / "threshold.json").read_text())["threshold"])
     settings = manifest["config"]["ears"]
-    image = read_ct(input_path)
+    image = read_checked(input_path, "ct")
     prep = preprocess(image, float(settings["spacing_mm"]), tuple(settings["hu_clip"]), 1)
     found = match(prep, templates)
     ears: dict[str, Any] = {}

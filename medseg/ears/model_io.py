@@ -5,25 +5,22 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import platform
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from medseg import __version__
 from medseg.ears.config import EarsConfig, from_config
 from medseg.ears.network import architecture, network_from_architecture
 from medseg.ears.shape_prior import ShapePrior
 from medseg.errors import ModelError
 from medseg.io.atomic import atomic_dir, write_json
-from medseg.provenance import file_sha256
+from medseg.model_manifest import verify_manifest, write_manifest
+from medseg.provenance import collect_provenance
 
-__all__ = ["EarsModel", "save_model", "load_model", "write_manifest", "verify_manifest", "package_versions"]
+__all__ = ["EarsModel", "save_model", "load_model"]
 
 TASK = "ears"
-MANIFEST = "manifest.json"
 
 
 @dataclasses.dataclass
@@ -41,60 +38,6 @@ class EarsModel:
         """The presence threshold tuned for decoding with or without the shape constraint."""
         key = "threshold" if shape_constraint else "threshold_no_shape"
         return float(self.thresholds.get(key, self.thresholds["threshold"]))
-
-
-def package_versions() -> dict[str, str]:
-    """Versions of the packages a model depends on."""
-    import monai
-    import numpy
-    import SimpleITK
-
-    return {
-        "medseg": __version__,
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "monai": monai.__version__,
-        "numpy": numpy.__version__,
-        "SimpleITK": SimpleITK.Version_VersionString() if hasattr(SimpleITK, "Version_VersionString") else SimpleITK.__version__,
-    }
-
-
-def write_manifest(folder: Path, task: str, fields: Mapping[str, Any]) -> dict[str, Any]:
-    """Write ``manifest.json`` listing the sha256 of every other file in ``folder``."""
-    files = {p.name: file_sha256(p) for p in sorted(folder.iterdir()) if p.is_file() and p.name != MANIFEST}
-    manifest = {"task": task, **fields, "packages": package_versions(), "files": files}
-    write_json(folder / MANIFEST, manifest)
-    return manifest
-
-
-def verify_manifest(folder: str | os.PathLike[str], task: str) -> dict[str, Any]:
-    """Read ``manifest.json`` and check the task and every file's sha256.
-
-    Raises:
-        ModelError: missing folder or manifest, another task, a missing or changed file.
-    """
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise ModelError(f"{folder}: no such model folder")
-    path = folder / MANIFEST
-    if not path.is_file():
-        raise ModelError(f"{folder}: not a medseg model folder (no {MANIFEST})")
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except ValueError as error:
-        raise ModelError(f"{path}: unreadable manifest ({error})") from None
-    if manifest.get("task") != task:
-        raise ModelError(f"{folder}: this model is for task {manifest.get('task')!r}, not {task!r}")
-    files = manifest.get("files")
-    if not isinstance(files, dict) or not files:
-        raise ModelError(f"{path}: the manifest lists no files")
-    for name, digest in files.items():
-        file = folder / name
-        if not file.is_file():
-            raise ModelError(f"{folder}: {name} is missing (listed in the manifest)")
-        if file_sha256(file) != digest:
-            raise ModelError(f"{folder}: {name} does not match its checksum in the manifest (changed or corrupt); retrain or restore the folder")
-    return manifest
 
 
 def save_model(out_dir: str | os.PathLike[str], trained: Any, variant: str = "full") -> Path:
@@ -122,6 +65,7 @@ def save_model(out_dir: str | os.PathLike[str], trained: Any, variant: str = "fu
                 "architecture": architecture(trained.config),
                 "config": {"seed": trained.config.seed, "ears": {k: v for k, v in trained.config.to_dict().items() if k != "seed"}},
                 "training": trained.summary,
+                "provenance": collect_provenance(trained.config.to_dict(), trained.config.seed),
             },
         )
     return out_dir
@@ -134,7 +78,7 @@ def load_model(model_dir: str | os.PathLike[str]) -> EarsModel:
         ModelError: missing folder, wrong task, a tampered or missing file, unloadable weights.
     """
     model_dir = Path(model_dir)
-    manifest = verify_manifest(model_dir, TASK)
+    manifest = verify_manifest(model_dir, TASK, required=("model.pt", "shape_prior.json", "threshold.json"))
     try:
         config = from_config(manifest["config"])
         network = network_from_architecture(manifest["architecture"])

@@ -9,14 +9,14 @@ from typing import Any
 import torch
 
 from medseg.errors import ModelError
-from medseg.io.atomic import atomic_dir, write_json
+from medseg.io.atomic import atomic_dir
 from medseg.lv.config import LVConfig
 from medseg.lv.network import CineSegNet
-from medseg.provenance import collect_provenance, file_sha256
+from medseg.model_manifest import MANIFEST, verify_manifest, write_manifest
+from medseg.provenance import collect_provenance
 
 TASK = "lv"
 ARCHITECTURE = "resnet_multilevel_convlstm"
-MANIFEST = "manifest.json"
 WEIGHTS = "model.pt"
 
 
@@ -48,16 +48,17 @@ def save_model(
     folder = Path(folder)
     with atomic_dir(folder) as tmp:
         torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, tmp / WEIGHTS)
-        manifest = {
-            "task": TASK,
-            "architecture": ARCHITECTURE,
-            "variant": config.variant,
-            "config": config.to_dict(),
-            "training": training or {},
-            "provenance": collect_provenance(config.to_dict(), config.seed),
-            "files": {WEIGHTS: file_sha256(tmp / WEIGHTS)},
-        }
-        write_json(tmp / MANIFEST, manifest)
+        write_manifest(
+            tmp,
+            TASK,
+            {
+                "architecture": ARCHITECTURE,
+                "variant": config.variant,
+                "config": config.to_dict(),
+                "training": training or {},
+                "provenance": collect_provenance(config.to_dict(), config.seed),
+            },
+        )
     return folder
 
 
@@ -66,31 +67,11 @@ def read_manifest(folder: str | Path) -> dict[str, Any]:
 
     Raises:
         ModelError: the folder or a file is missing, the manifest is unreadable, the model
-            is for another task, or a file's sha256 differs from the manifest.
+            is for another task or architecture, or a file's sha256 differs from the manifest.
     """
-    folder = Path(folder)
-    path = folder / MANIFEST
-    if not folder.is_dir():
-        raise ModelError(f"model folder {folder} does not exist")
-    if not path.is_file():
-        raise ModelError(f"{folder} is not a model folder: {MANIFEST} is missing")
-    try:
-        manifest = json.loads(path.read_text())
-    except (OSError, ValueError) as error:
-        raise ModelError(f"{path}: cannot read the manifest ({error})") from error
-    if manifest.get("task") != TASK:
-        raise ModelError(f"{folder} holds a model for task {manifest.get('task')!r}, not {TASK!r}")
+    manifest = verify_manifest(folder, TASK, required=(WEIGHTS,))
     if manifest.get("architecture") != ARCHITECTURE:
         raise ModelError(f"{folder}: unknown architecture {manifest.get('architecture')!r}")
-    files = manifest.get("files") or {}
-    if WEIGHTS not in files:
-        raise ModelError(f"{path} lists no {WEIGHTS}")
-    for name, digest in files.items():
-        file = folder / name
-        if not file.is_file():
-            raise ModelError(f"{file} is missing")
-        if file_sha256(file) != digest:
-            raise ModelError(f"{file} does not match its sha256 in {MANIFEST} (modified or corrupt)")
     return manifest
 
 
