@@ -87,7 +87,7 @@ class EarsConfig:
     shape_constraint: bool = True
     shape_k_sd: float = 3.0
     shape_sd_floor_mm: float = 4.0
-    shape_max_angle_deg: float = 20.0
+    shape_max_angle_deg: float = 30.0
     head_threshold_hu: float = -300.0
     threads: int = 2
     checkpoint_every: int = 100

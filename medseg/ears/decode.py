@@ -135,6 +135,17 @@ def refine_peak(channel: np.ndarray, index: Sequence[int], radius: int = 1) -> n
     return out
 
 
+def inside_scan(prep: Preprocessed, position: np.ndarray) -> bool:
+    """Whether an LPS point lies within the scanned volume (voxel centres +- half a voxel).
+
+    Peaks beyond the edge are answers to padding, not anatomy: an ear cannot be reported
+    outside the image it was found in.
+    """
+    index = prep.world_to_input_index(position)
+    size = np.asarray(prep.input_grid.size, float)
+    return bool(np.all(index >= -0.5) and np.all(index <= size - 0.5))
+
+
 def extract_candidates(
     heatmaps: np.ndarray,
     prep: Preprocessed,
@@ -144,7 +155,7 @@ def extract_candidates(
     refine_radius: int = 1,
     depth: Callable[[np.ndarray], dict[str, Depth]] | None = None,
 ) -> dict[str, list[Candidate]]:
-    """Candidates per channel, strongest first.
+    """Candidates per channel inside the scanned volume, strongest first.
 
     Args:
         heatmaps: ``(2, X, Y, Z)`` network output (left, right).
@@ -163,6 +174,8 @@ def extract_candidates(
         for index, value in find_peaks(channel, min_score, distance, max_count, prep.valid_shape):
             refined = refine_peak(channel, index, refine_radius)
             position = prep.index_to_world(refined)
+            if not inside_scan(prep, position):
+                continue
             lo = np.maximum(np.asarray(index) - 1, 0)
             rival = float(other[lo[0] : index[0] + 2, lo[1] : index[1] + 2, lo[2] : index[2] + 2].max())
             items.append(Candidate(side, value, refined, position, rival, depth(position) if depth else {}))
