@@ -34,6 +34,9 @@ METRIC_FILES = [f"{task}/evaluation/{name}" for task, names in (
 def _smoke_config(tmp_path: Path, **overrides) -> Path:
     config = yaml.safe_load((ROOT / "configs" / "smoke.yaml").read_text())
     config["output_dir"] = str(tmp_path / "results")
+    for entry in config.get("ears_real_ct", []):  # relative to the checkout, not the test folder
+        for key in ("image", "annotation"):
+            entry[key] = str((ROOT / entry[key]).resolve())
     config.update(overrides)
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(config))
@@ -155,6 +158,12 @@ def test_every_result_is_traceable(smoke_study):
     for key in ("medseg_version", "git_revision", "config_sha256", "seed", "packages"):
         assert key in provenance, key
     assert summary["seed"] == 7
+    real = {check["name"]: check for check in summary["real_ct"]}
+    if (ROOT.parent / "shared" / "data" / "head_ct").is_dir():
+        assert set(real["headsq"]["crops"]) == {"neck", "jaw"}
+        assert real["headsq"]["full"]["expected_ears"] == 2
+    else:
+        assert "not found" in real["headsq"]["skipped"]
     rejected = {item["case"] for item in summary["cohort"]["ears"]["rejected"]}
     assert {"X01-truncated", "X02-missing"} <= rejected
     for task in ("ears", "lv"):

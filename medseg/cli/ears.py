@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from medseg.errors import ModelError
+from medseg.errors import ConfigError, ModelError
 
 DEFAULT_MODEL = Path("results/models/ears/final/full")
 
@@ -96,6 +96,29 @@ def register(subparsers: argparse._SubParsersAction, formatter_class: type) -> N
     evaluate.add_argument("--config", type=Path, help="study config (YAML); checked, no setting of it is needed here")
     evaluate.add_argument("--match-radius-mm", type=float, default=10.0, help="a found ear farther than this from the reference counts as wrong")
     evaluate.set_defaults(func=_evaluate)
+
+    real = commands.add_parser(
+        "real-ct",
+        help="check a model on a real CT and on crops of it that hold no ears",
+        formatter_class=formatter_class,
+        description="Run the model on a real CT (expected: the annotated ears, sided or not) and on crops "
+        "along the patient's z axis without skull base (expected: no ears). Writes summary.json and the "
+        "detections (full/, crops/NAME/).",
+        epilog="example:\n  medseg ears real-ct ../shared/data/head_ct/vtk_headsq_quarter.nrrd "
+        "--annotation ../shared/data/head_ct/vtk_headsq_quarter.ears.json --ct-offset correct "
+        "--crop neck=0:45 --crop jaw=45:90 --out results/ears/real_ct/headsq",
+    )
+    real.add_argument("input", type=Path, help="CT: DICOM series folder or image file")
+    real.add_argument("--annotation", required=True, type=Path, help="ear positions (landmark JSON, .mrk.json, .fcsv)")
+    real.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="model folder")
+    real.add_argument("--out", required=True, type=Path, help="output folder")
+    real.add_argument("--crop", action="append", default=[], metavar="NAME=LOW:HIGH",
+                      help="a region without ears, as an LPS z range in mm (repeatable)")
+    real.add_argument("--ct-offset", choices=["reject", "correct"], default="reject",
+                      help="a CT stored with a +1024 CT-number offset: refuse it (default) or subtract the offset")
+    real.add_argument("--match-radius-mm", type=float, default=15.0, help="a found ear this near an annotated one counts")
+    real.add_argument("--name", help="label of the CT in the summary")
+    real.set_defaults(func=_real_ct)
     parser.set_defaults(func=lambda args: (parser.print_help(), 2)[1])
 
 
@@ -117,16 +140,21 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _require_model(path: Path) -> None:
+    if path.is_dir():
+        return
+    if path == DEFAULT_MODEL:
+        raise ModelError(
+            f"no model at {path} (relative to {Path.cwd()}); train one first by running "
+            "`snakemake --cores 8` in the study folder, or pass --model MODEL_DIR"
+        )
+    raise ModelError(f"{path}: no such model folder")
+
+
 def _detect(args: argparse.Namespace) -> int:
     from medseg.ears.detect import detect_file
 
-    if not args.model.is_dir():
-        if args.model == DEFAULT_MODEL:
-            raise ModelError(
-                f"no model at {args.model} (relative to {Path.cwd()}); train one first by running "
-                "`snakemake --cores 8` in the study folder, or pass --model MODEL_DIR"
-            )
-        raise ModelError(f"{args.model}: no such model folder")
+    _require_model(args.model)
     doc = detect_file(
         args.input, args.model, args.out, shape_constraint=not args.no_shape_constraint, threads=args.threads,
         allow_offset=args.ct_offset == "correct",
@@ -161,4 +189,29 @@ def _evaluate(args: argparse.Namespace) -> int:
         args.table, args.out, match_radius_mm=args.match_radius_mm, provenance=study_provenance(args.config)
     )
     print(json.dumps({v: {k: s[k] for k in ("presence_accuracy", "error_mean_mm")} for v, s in summary["variants"].items()}))
+    return 0
+
+
+def _parse_crop(text: str) -> tuple[str, tuple[float, float]]:
+    try:
+        name, bounds = text.split("=", 1)
+        low, high = (float(v) for v in bounds.split(":"))
+    except ValueError:
+        raise ConfigError(f"--crop {text!r}: expected NAME=LOW:HIGH (LPS z in mm), e.g. jaw=45:90") from None
+    if not name or low >= high:
+        raise ConfigError(f"--crop {text!r}: needs a name and LOW < HIGH")
+    return name, (low, high)
+
+
+def _real_ct(args: argparse.Namespace) -> int:
+    from medseg.ears.real_ct import check_real_ct
+
+    _require_model(args.model)
+    crops = dict(_parse_crop(text) for text in args.crop)
+    summary = check_real_ct(
+        args.input, args.annotation, args.model, args.out, crops,
+        allow_offset=args.ct_offset == "correct", match_radius_mm=args.match_radius_mm, name=args.name,
+    )
+    print(json.dumps({"ok": summary["ok"], "full": {k: summary["full"][k] for k in ("expected_ears", "found_ears", "ok")},
+                      "crops": {k: v.get("found_ears", v.get("skipped")) for k, v in summary["crops"].items()}}))
     return 0

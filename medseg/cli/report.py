@@ -28,6 +28,7 @@ def register(subparsers: argparse._SubParsersAction, formatter_class: type) -> N
     summary.add_argument("--config", required=True, type=Path)
     summary.add_argument("--status", required=True, type=Path)
     summary.add_argument("--summaries", nargs="*", default=[], type=Path)
+    summary.add_argument("--real-ct", nargs="*", default=[], type=Path, help="folders written by `medseg ears real-ct`")
     summary.add_argument("--out", required=True, type=Path)
     summary.set_defaults(func=_summary)
 
@@ -47,6 +48,6 @@ def _summary(args: argparse.Namespace) -> int:
     from medseg.config import load_config
     from medseg.qa.summary import write_study_summary
 
-    write_study_summary(load_config(args.config), args.status, args.summaries, args.out)
+    write_study_summary(load_config(args.config), args.status, args.summaries, args.out, real_ct=args.real_ct)
     print(f"study summary -> {args.out}")
     return 0

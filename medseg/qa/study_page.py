@@ -173,6 +173,31 @@ def _ears_section(ev: Evaluation, folds: Mapping[str, str]) -> str:
     return out + '<div class="grid">' + "".join(figs) + "</div>"
 
 
+def _real_ct_section(checks: Sequence[Mapping[str, Any]]) -> str:
+    """The final ear model on real CTs: annotated ears found? nothing in crops without ears?"""
+    if not checks:
+        return ""
+    verdict = {True: "as expected", False: "NOT as expected", None: "skipped"}
+    rows = []
+    for check in checks:
+        name = check.get("name", "?")
+        if check.get("skipped"):
+            rows.append([name, "whole scan", "", "", verdict[None] + f": {check['skipped']}"])
+            continue
+        full = check.get("full") or {}
+        distances = ", ".join(fmt(m.get("distance_mm"), 1) if m.get("distance_mm") is not None else "not found" for m in full.get("matches", []))
+        rows.append([name, "whole scan", full.get("expected_ears"), full.get("found_ears"),
+                     f"{verdict[full.get('ok')]} (annotated ears: {distances} mm)"])
+        for crop, entry in (check.get("crops") or {}).items():
+            z = entry.get("z_mm") or ["?", "?"]
+            note = verdict[entry.get("ok")] + (f": {entry['skipped']}" if entry.get("skipped") else "")
+            rows.append([name, f"crop {crop} (z {z[0]}–{z[1]} mm)", 0, entry.get("found_ears", ""), note])
+    return "<h2>Ears on real CT</h2>" + table(
+        ["CT", "region", "ears expected", "ears found", "result"], rows,
+        caption="The final model on real scans (not part of the phantom metrics).",
+    )
+
+
 def _lv_section(ev: Evaluation, folds: Mapping[str, str], areas: Sequence[Path]) -> str:
     variants = ev.variants
     metrics = list(ev.summary.get("metrics") or ["dice", "hd", "hd95", "apd_endo", "apd_epi", "dice_cavity"])
@@ -303,6 +328,7 @@ def render_study_page(
     for ev in evs:
         if ev.task == "ears":
             body += _ears_section(ev, folds)
+            body += _real_ct_section(summary.get("real_ct") or [])
         elif ev.task == "lv":
             body += _lv_section(ev, folds, [Path(a) for a in areas])
         else:

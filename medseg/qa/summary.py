@@ -43,9 +43,22 @@ def read_cohort_status(path: str | Path) -> list[dict[str, str]]:
 
 
 def write_study_summary(
-    config: dict[str, Any], status_file: str | Path, summaries: list[str | Path], out: str | Path
+    config: dict[str, Any],
+    status_file: str | Path,
+    summaries: list[str | Path],
+    out: str | Path,
+    real_ct: list[str | Path] | None = None,
 ) -> dict[str, Any]:
-    """Collect the cohort, each task's evaluation summary and provenance into one JSON."""
+    """Collect the cohort, each task's evaluation summary, the real-CT checks and provenance into one JSON.
+
+    Args:
+        config: the study config.
+        status_file: ``cohort_status.tsv``.
+        summaries: each task's evaluation ``summary.json``.
+        out: the file to write.
+        real_ct: folders written by ``medseg ears real-ct``; configured checks whose image
+            is missing are listed as skipped.
+    """
     status = read_cohort_status(status_file)
     cohort: dict[str, Any] = {}
     for task in sorted({row["task"] for row in status}):
@@ -66,11 +79,18 @@ def write_study_summary(
         summary = json.loads(Path(path).read_text())
         summary.pop("provenance", None)
         tasks[Path(path).parent.parent.name] = summary
+    checks = [json.loads((Path(folder) / "summary.json").read_text()) for folder in real_ct or []]
+    done = {c.get("name") for c in checks}
+    for entry in config.get("ears_real_ct") or []:
+        if entry.get("name") not in done:
+            checks.append({"name": entry.get("name"), "image": Path(entry.get("image", "")).name, "ok": None,
+                           "skipped": f"image not found: {entry.get('image')}"})
     result = {
         "study_name": config.get("study_name", "study"),
         "seed": config.get("seed"),
         "cohort": cohort,
         "tasks": tasks,
+        "real_ct": checks,
         "provenance": collect_provenance(config, config.get("seed")),
     }
     write_json(out, result)

@@ -130,10 +130,47 @@ rule ears_evaluate:
         "--out {OUT}/ears/evaluation > {log} 2>&1"
 
 
+def real_ct_entries(available=True):
+    """The configured real-CT checks whose image exists (or, with False, those missing)."""
+    entries = config.get("ears_real_ct") or [] if "ears" in TASKS else []
+    return [e for e in entries if Path(e["image"]).exists() == available]
+
+
+REAL_CT = {entry["name"]: entry for entry in real_ct_entries()}
+
+
+rule ears_real_ct:
+    input:
+        model=f"{OUT}/models/ears/final/full",
+        image=lambda wc: REAL_CT[wc.name]["image"],
+        annotation=lambda wc: REAL_CT[wc.name]["annotation"],
+    output:
+        directory(f"{OUT}/ears/real_ct/{{name}}"),
+    log:
+        f"{LOGS}/ears/real_ct/{{name}}.log",
+    params:
+        crops=lambda wc: " ".join(f"--crop {k}={v[0]}:{v[1]}" for k, v in REAL_CT[wc.name].get("crops", {}).items()),
+        offset=lambda wc: REAL_CT[wc.name].get("ct_offset", "reject"),
+        radius=lambda wc: REAL_CT[wc.name].get("match_radius_mm", 15),
+    threads: 1
+    resources:
+        mem_mb=config["resources"]["predict_mem_mb"],
+        runtime=15,
+    shell:
+        "{MEDSEG} ears real-ct {input.image} --annotation {input.annotation} --model {input.model} "
+        "--out {output} --name {wildcards.name} --ct-offset {params.offset} --match-radius-mm {params.radius} "
+        "{params.crops} > {log} 2>&1"
+
+
+def real_ct_summaries():
+    return [f"{OUT}/ears/real_ct/{name}/summary.json" for name in REAL_CT]
+
+
 def ears_targets():
     if "ears" not in TASKS:
         return []
     return [
         f"{OUT}/ears/evaluation/summary.json",
         f"{OUT}/models/ears/final/full",
+        *[f"{OUT}/ears/real_ct/{name}" for name in REAL_CT],
     ]

@@ -21,13 +21,16 @@ rule study_summary:
     input:
         status=f"{OUT}/report/cohort_status.tsv",
         summaries=lambda wc: [f"{OUT}/{task}/evaluation/summary.json" for task in TASKS],
+        real_ct=lambda wc: [f"{OUT}/ears/real_ct/{name}" for name in REAL_CT],
     output:
         f"{OUT}/report/study_summary.json",
     log:
         f"{LOGS}/report/study_summary.log",
+    params:
+        real_ct=lambda wc, input: ("--real-ct " + " ".join(input.real_ct)) if input.real_ct else "",
     shell:
         "{MEDSEG} report summary --config {CONFIG_FILE} --status {input.status} "
-        "--summaries {input.summaries} --out {output} > {log} 2>&1"
+        "--summaries {input.summaries} {params.real_ct} --out {output} > {log} 2>&1"
 
 
 def study_targets(wildcards):
