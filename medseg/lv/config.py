@@ -47,7 +47,9 @@ class LVConfig:
         aug_bias_field: bias-field coefficient range (intensity inhomogeneity).
         aug_noise_std: Gaussian noise SD (images are scaled to about [0, 1]).
         roi_smooth_mm: smoothing of the motion map that locates the heart.
-        postprocess: keep the largest connected myocardium+cavity region per frame.
+        postprocess: anatomical clean-up per frame: the cavity region best enclosed by
+            myocardium, the wall within ``max_wall_mm`` of it, the largest connected region.
+        max_wall_mm: the thickest myocardial wall expected (clean-up only).
         init: model folder whose weights initialise training (pre-training), or null.
         threads: torch CPU threads.
         seed: every random choice derives from it (the config's top-level ``seed``).
@@ -78,6 +80,7 @@ class LVConfig:
     aug_noise_std: float = 0.03
     roi_smooth_mm: float = 30.0
     postprocess: bool = True
+    max_wall_mm: float = 15.0
     init: str | None = None
     threads: int = 2
     seed: int = 0

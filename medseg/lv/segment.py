@@ -14,30 +14,9 @@ from medseg.io.atomic import write_json, write_text
 from medseg.lv.config import LVConfig
 from medseg.lv.dataset import CineVolume, labels_to_image, read_volume, study_roi
 from medseg.lv.network import CineSegNet, fold_batchnorm
+from medseg.lv.postprocess import MYOCARDIUM, clean_labels, keep_largest_component  # noqa: F401 - re-exported
 from medseg.lv.roi import Roi, normalise_intensity
 
-MYOCARDIUM, CAVITY = 1, 2
-
-
-def keep_largest_component(labels: np.ndarray) -> np.ndarray:
-    """Per frame, keep only the largest connected region of myocardium ∪ cavity.
-
-    Args:
-        labels: (..., rows, cols) labels.
-
-    Returns:
-        A copy where every other labelled region is background.
-    """
-    from scipy import ndimage
-
-    out = np.asarray(labels).copy()
-    flat = out.reshape(-1, *out.shape[-2:])
-    for frame in flat:
-        regions, count = ndimage.label(frame > 0)
-        if count > 1:
-            sizes = np.bincount(regions.ravel())[1:]
-            frame[(regions > 0) & (regions != 1 + int(np.argmax(sizes)))] = 0
-    return out
 
 
 def cyclic_pad(sequence: torch.Tensor, context: int) -> torch.Tensor:
@@ -101,7 +80,7 @@ def segment_volume(
             # max(dim=1) rather than argmax(dim=1): same first-maximum index, ~10x faster on CPU
             labels[z] = roi.uncrop_probabilities(probs[z]).max(dim=1).indices.numpy()
     if config.postprocess:
-        labels = keep_largest_component(labels)
+        labels = clean_labels(labels, volume.spacing, config.max_wall_mm)
     return labels, roi
 
 

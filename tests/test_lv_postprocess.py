@@ -1,0 +1,53 @@
+"""Anatomical clean-up of predicted short-axis labels."""
+
+import numpy as np
+
+from medseg.lv.postprocess import CAVITY, MYOCARDIUM, clean_labels, keep_enclosed_cavity
+
+
+def _disc(shape, centre, radius):
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    return np.hypot(yy - centre[0], xx - centre[1]) <= radius
+
+
+def _lv_and_rv(shape=(64, 64)):
+    frame = np.zeros(shape, np.uint8)
+    frame[_disc(shape, (32, 24), 12)] = MYOCARDIUM
+    frame[_disc(shape, (32, 24), 8)] = CAVITY
+    # an "RV" labelled as cavity beside the septum, with a partial wall of its own
+    rv = _disc(shape, (32, 46), 8) & ~_disc(shape, (32, 24), 12)
+    frame[rv & ~_disc(shape, (32, 46), 6)] = MYOCARDIUM
+    frame[_disc(shape, (32, 46), 6) & ~_disc(shape, (32, 24), 13)] = CAVITY
+    frame[:, 54:] = 0
+    return frame
+
+
+def test_rv_labelled_as_cavity_is_removed_with_its_wall():
+    frame = _lv_and_rv()
+    cleaned = keep_enclosed_cavity(frame, (1.0, 1.0), max_wall_mm=6.0)
+    assert not cleaned[32, 46]  # the RV blood pool
+    assert cleaned[32, 24] == CAVITY and cleaned[32, 14] == MYOCARDIUM
+    assert not cleaned[32, 52]  # RV free wall, far from the LV cavity
+    assert (cleaned == CAVITY).sum() == _disc(frame.shape, (32, 24), 8).sum()
+
+
+def test_clean_frame_is_unchanged_and_shapes_kept():
+    frame = np.zeros((48, 48), np.uint8)
+    frame[_disc(frame.shape, (24, 24), 12)] = MYOCARDIUM
+    frame[_disc(frame.shape, (24, 24), 8)] = CAVITY
+    labels = np.stack([np.stack([frame, frame]), np.stack([frame, np.zeros_like(frame)])])
+    cleaned = clean_labels(labels, (1.5, 1.5), 15.0)
+    assert cleaned.shape == labels.shape
+    np.testing.assert_array_equal(cleaned, labels)
+
+
+def test_stray_patch_is_dropped_and_frame_without_cavity_kept():
+    frame = np.zeros((48, 48), np.uint8)
+    frame[_disc(frame.shape, (20, 20), 10)] = MYOCARDIUM
+    frame[_disc(frame.shape, (20, 20), 6)] = CAVITY
+    frame[40:44, 40:44] = MYOCARDIUM
+    cleaned = clean_labels(frame[None], (1.0, 1.0), 15.0)[0]
+    assert not cleaned[42, 42].any() and cleaned[20, 20] == CAVITY
+    ring_only = np.where(frame == CAVITY, 0, frame)
+    np.testing.assert_array_equal(keep_enclosed_cavity(ring_only, (1.0, 1.0), 15.0), ring_only)
+
