@@ -203,3 +203,26 @@ def test_no_patient_identifier_in_any_output(smoke_study):
         data = path.read_bytes()
         leaks += [f"{path}: {value}" for value in IDENTIFIERS.values() if value.encode() in data]
     assert not leaks, leaks
+
+
+def test_ratings_file_is_folded_into_the_study_page(smoke_study, tmp_path):
+    """A reviewer's downloaded ratings, named in the config, appear on the next run's study page."""
+    results, run = smoke_study
+    assert run.returncode == 0, run.stderr[-4000:]
+    accepted = [row for row in _rows(results / "report" / "cohort_status.tsv") if row["status"] == "accepted"]
+    first, second = accepted[0], accepted[1]
+    ratings = tmp_path / "ratings_JD.tsv"
+    ratings.write_text(
+        "case\ttask\tverdict\tcomment\treviewer\ttimestamp\n"
+        f"{first['case']}\t{first['task']}\taccept\t\tJD\t2026-11-27T10:00:00Z\n"
+        f"{second['case']}\t{second['task']}\tneeds_correction\tcontour leaks into RV\tJD\t2026-11-27T10:01:00Z\n"
+    )
+    config = yaml.safe_load((results.parent / "config.yaml").read_text())
+    config["report"] = {**config.get("report", {}), "ratings": str(ratings)}
+    rated = results.parent / "config_rated.yaml"
+    rated.write_text(yaml.safe_dump(config))
+    again = _run_snakemake(rated, results.parent)
+    assert again.returncode == 0, again.stderr[-4000:]
+    page = (results / "qa" / "study.html").read_text()
+    assert "<h2>Ratings</h2>" in page
+    assert "contour leaks into RV" in page and "JD" in page
