@@ -31,6 +31,7 @@ class BadInput:
         code: the ``medseg check`` code, when the image itself is at fault.
         annotation: an annotation file, for annotation problems.
         accepted: the input is usable after a recorded correction (resampling).
+        dag_expect: what the workflow's reason must contain, where it differs from ``expect``.
     """
 
     name: str
@@ -40,6 +41,7 @@ class BadInput:
     code: str | None = None
     annotation: Path | None = None
     accepted: bool = False
+    dag_expect: str | None = None
 
 
 def head_ct(shape: tuple[int, int, int] = (48, 64, 64), offset: float = 0.0, seed: int = 0) -> np.ndarray:
@@ -203,7 +205,7 @@ def _cine_frames(slices: int = 2, phases: int = 6, size: int = 48) -> np.ndarray
 
 def ct_as_cine(root: Path) -> BadInput:
     path = _write(_image(head_ct()), root / "ct_not_cine.nii.gz")
-    return BadInput("ct_as_cine", "lv", path, "cine", None)
+    return BadInput("ct_as_cine", "lv", path, "cine", None, dag_expect="not MR")
 
 
 def cine_single_image(root: Path) -> BadInput:
