@@ -172,7 +172,8 @@ def read_checked(
     """
     image, result = load_checked(path, modality, series_uid, min_fov_mm=min_fov_mm, max_voxels=max_voxels, allow_offset=allow_offset)
     if image is None:
-        raise InputRejected(f"{path}: not usable as {modality.upper()}: " + "; ".join(result.reasons), list(result.reasons))
+        reasons = [reason.removeprefix(f"{path}: ") for reason in result.reasons]
+        raise InputRejected(f"{path}: not usable as {modality.upper()}: " + "; ".join(reasons), list(result.reasons))
     return image
 
 
