@@ -27,7 +27,16 @@ from medseg.errors import MedsegError
 from medseg.io.atomic import atomic_path, write_json
 from medseg.provenance import file_sha256
 
-__all__ = ["ResumableRun", "TrainingInterrupted", "fingerprint", "generator_state", "set_generator_state", "resume_folder"]
+__all__ = [
+    "ResumableRun",
+    "TrainingInterrupted",
+    "fingerprint",
+    "generator_state",
+    "set_generator_state",
+    "resume_folder",
+    "training_state",
+    "restore_training_state",
+]
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +75,30 @@ def generator_state(rng: np.random.Generator) -> str:
 def set_generator_state(rng: np.random.Generator, state: str) -> None:
     """Restore what :func:`generator_state` returned."""
     rng.bit_generator.state = json.loads(state)
+
+
+def training_state(
+    model: torch.nn.Module, optimiser: torch.optim.Optimizer, scheduler: Any, **extra: Any
+) -> dict[str, Any]:
+    """What every training loop must save to resume exactly: weights, optimiser, schedule,
+    torch's random state, plus the loop's own ``extra`` entries (tensors, numbers, text)."""
+    return {
+        "model": model.state_dict(),
+        "optimiser": optimiser.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "torch_rng": torch.get_rng_state(),
+        **extra,
+    }
+
+
+def restore_training_state(
+    saved: Mapping[str, Any], model: torch.nn.Module, optimiser: torch.optim.Optimizer, scheduler: Any
+) -> None:
+    """Put back what :func:`training_state` saved (the loop restores its ``extra`` entries)."""
+    model.load_state_dict(saved["model"])
+    optimiser.load_state_dict(saved["optimiser"])
+    scheduler.load_state_dict(saved["scheduler"])
+    torch.set_rng_state(saved["torch_rng"])
 
 
 class ResumableRun:

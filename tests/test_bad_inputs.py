@@ -27,6 +27,15 @@ def assert_clear_failure(result: subprocess.CompletedProcess, *fragments: str) -
         assert fragment.lower() in (message + result.stdout).lower(), (fragment, message, result.stdout[-500:])
 
 
+def ingest_one(item, tmp_path: Path) -> dict:
+    """Ingest a corpus item as case C1 of a one-row cohort sheet; return its check.json."""
+    sheet = tmp_path / "cohort.tsv"
+    sheet.write_text(f"subject\tcase\ttask\timage\tannotation\nS1\tC1\t{item.task}\t{item.path}\t{item.annotation}\n")
+    result = medseg("ingest", "--sheet", sheet, "--case", "C1", "--task", item.task, "--out", tmp_path / "C1")
+    assert result.returncode == 0, result.stderr
+    return json.loads((tmp_path / "C1" / "check.json").read_text())
+
+
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
     root = tmp_path_factory.mktemp("bad_inputs")
@@ -99,24 +108,14 @@ def test_lv_segment_refuses(corpus, lv_model, name, tmp_path):
 
 
 def test_landmarks_outside_the_image_reject_the_case(corpus, tmp_path):
-    item = corpus["landmarks_outside"]
-    sheet = tmp_path / "cohort.tsv"
-    sheet.write_text(f"subject\tcase\ttask\timage\tannotation\nS1\tC1\tears\t{item.path}\t{item.annotation}\n")
-    result = medseg("ingest", "--sheet", sheet, "--case", "C1", "--task", "ears", "--out", tmp_path / "C1")
-    assert result.returncode == 0, result.stderr
-    verdict = json.loads((tmp_path / "C1" / "check.json").read_text())
+    verdict = ingest_one(corpus["landmarks_outside"], tmp_path)
     assert verdict["status"] == "rejected" and "annotation" in verdict["codes"]
     assert any("outside" in reason for reason in verdict["reasons"]), verdict["reasons"]
     assert not (tmp_path / "C1" / "image.nii.gz").exists()
 
 
 def test_contours_outside_the_image_reject_the_case(corpus, tmp_path):
-    item = corpus["contours_outside"]
-    sheet = tmp_path / "cohort.tsv"
-    sheet.write_text(f"subject\tcase\ttask\timage\tannotation\nS1\tC1\tlv\t{item.path}\t{item.annotation}\n")
-    result = medseg("ingest", "--sheet", sheet, "--case", "C1", "--task", "lv", "--out", tmp_path / "C1")
-    assert result.returncode == 0, result.stderr
-    verdict = json.loads((tmp_path / "C1" / "check.json").read_text())
+    verdict = ingest_one(corpus["contours_outside"], tmp_path)
     assert verdict["status"] == "rejected", verdict
     assert any("outside" in reason for reason in verdict["reasons"]), verdict["reasons"]
 

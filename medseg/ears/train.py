@@ -18,7 +18,15 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from medseg.checkpoint import ResumableRun, fingerprint, generator_state, resume_folder, set_generator_state
+from medseg.checkpoint import (
+    ResumableRun,
+    fingerprint,
+    generator_state,
+    restore_training_state,
+    resume_folder,
+    set_generator_state,
+    training_state,
+)
 from medseg.ears.annotations import load_landmarks
 from medseg.ears.config import EarsConfig
 from medseg.ears.decode import Candidate, decide, extract_candidates
@@ -246,10 +254,7 @@ def train_network(
     first = 0
     saved = run.restore() if run is not None else None
     if saved is not None:
-        model.load_state_dict(saved["model"])
-        optimiser.load_state_dict(saved["optimiser"])
-        scheduler.load_state_dict(saved["scheduler"])
-        torch.set_rng_state(saved["torch_rng"])
+        restore_training_state(saved, model, optimiser, scheduler)
         set_generator_state(rng, saved["numpy_rng"])
         sampler.pool.restore(json.loads(saved["pool"]))
         history = json.loads(saved["history"])
@@ -284,16 +289,15 @@ def train_network(
             if run is not None and step < config.iterations - 1 and run.due(step):
                 run.save(
                     step,
-                    {
-                        "model": model.state_dict(),
-                        "optimiser": optimiser.state_dict(),
-                        "scheduler": scheduler.state_dict(),
-                        "torch_rng": torch.get_rng_state(),
-                        "numpy_rng": generator_state(rng),
-                        "pool": json.dumps(sampler.pool.state()),
-                        "history": json.dumps(history),
-                        "running": running,
-                    },
+                    training_state(
+                        model,
+                        optimiser,
+                        scheduler,
+                        numpy_rng=generator_state(rng),
+                        pool=json.dumps(sampler.pool.state()),
+                        history=json.dumps(history),
+                        running=running,
+                    ),
                 )
     model.eval()
     return model, history

@@ -17,7 +17,15 @@ from monai.losses import MaskedDiceLoss
 from monai.utils import set_determinism
 from tqdm import tqdm
 
-from medseg.checkpoint import ResumableRun, fingerprint, generator_state, resume_folder, set_generator_state
+from medseg.checkpoint import (
+    ResumableRun,
+    fingerprint,
+    generator_state,
+    restore_training_state,
+    resume_folder,
+    set_generator_state,
+    training_state,
+)
 from medseg.errors import InputRejected
 from medseg.lv.augment import CineAugment
 from medseg.lv.config import LVConfig
@@ -138,10 +146,7 @@ def fit(
     resumed: list[int] = []
     saved = run.restore() if run is not None else None
     if saved is not None:
-        model.load_state_dict(saved["model"])
-        optimiser.load_state_dict(saved["optimiser"])
-        scheduler.load_state_dict(saved["scheduler"])
-        torch.set_rng_state(saved["torch_rng"])
+        restore_training_state(saved, model, optimiser, scheduler)
         set_generator_state(sampler.rng, saved["numpy_rng"])
         sampler.augment.restore(saved["augment"])
         progress_state = json.loads(saved["progress"])
@@ -168,15 +173,14 @@ def fit(
                 elapsed = seconds + time.perf_counter() - start
                 run.save(
                     step,
-                    {
-                        "model": model.state_dict(),
-                        "optimiser": optimiser.state_dict(),
-                        "scheduler": scheduler.state_dict(),
-                        "torch_rng": torch.get_rng_state(),
-                        "numpy_rng": generator_state(sampler.rng),
-                        "augment": sampler.augment.state(),
-                        "progress": json.dumps({"losses": losses, "frames": frames, "seconds": elapsed, "resumed": resumed}),
-                    },
+                    training_state(
+                        model,
+                        optimiser,
+                        scheduler,
+                        numpy_rng=generator_state(sampler.rng),
+                        augment=sampler.augment.state(),
+                        progress=json.dumps({"losses": losses, "frames": frames, "seconds": elapsed, "resumed": resumed}),
+                    ),
                 )
     seconds += time.perf_counter() - start
     tail = losses[-max(1, len(losses) // 10) :]

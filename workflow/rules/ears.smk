@@ -130,13 +130,12 @@ rule ears_evaluate:
         "--out {OUT}/ears/evaluation > {log} 2>&1"
 
 
-def real_ct_entries(available=True):
-    """The configured real-CT checks whose image exists (or, with False, those missing)."""
-    entries = config.get("ears_real_ct") or [] if "ears" in TASKS else []
-    return [e for e in entries if Path(e["image"]).exists() == available]
-
-
-REAL_CT = {entry["name"]: entry for entry in real_ct_entries()}
+# Configured real-CT checks whose image exists; the study summary lists the others as skipped.
+REAL_CT = {
+    entry["name"]: entry
+    for entry in (config.get("ears_real_ct") or [] if "ears" in TASKS else [])
+    if Path(entry["image"]).exists()
+}
 
 
 rule ears_real_ct:
@@ -160,10 +159,6 @@ rule ears_real_ct:
         "{MEDSEG} ears real-ct {input.image} --annotation {input.annotation} --model {input.model} "
         "--out {output} --name {wildcards.name} --ct-offset {params.offset} --match-radius-mm {params.radius} "
         "{params.crops} > {log} 2>&1"
-
-
-def real_ct_summaries():
-    return [f"{OUT}/ears/real_ct/{name}/summary.json" for name in REAL_CT]
 
 
 def ears_targets():
