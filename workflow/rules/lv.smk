@@ -5,6 +5,7 @@
 rule lv_train:
     input:
         table=f"{OUT}/lv/folds/{{fold}}/train.tsv",
+        init=config["lv"].get("init") or [],  # a pre-trained model (lv.init) must exist first
     output:
         directory(f"{OUT}/models/lv/{{fold}}/{{variant}}"),
     log:
@@ -13,15 +14,13 @@ rule lv_train:
         f"{OUT}/benchmarks/lv/train/{{fold}}/{{variant}}.tsv"
     wildcard_constraints:
         variant="|".join(LV_VARIANTS),
-    params:
-        init=lambda wc: f"--init {config['lv']['init_model']}" if config["lv"].get("init_model") else "",
     threads: config["resources"]["train_threads"]
     resources:
         mem_mb=config["resources"]["train_mem_mb"],
         runtime=240,
     shell:
         "{MEDSEG} lv train --cases {input.table} --config {CONFIG_FILE} "
-        "--variant {wildcards.variant} --threads {threads} {params.init} --out {output} > {log} 2>&1"
+        "--variant {wildcards.variant} --threads {threads} --out {output} > {log} 2>&1"
 
 
 def lv_model_for(wildcards):
