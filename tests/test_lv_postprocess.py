@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from medseg.lv.postprocess import CAVITY, MYOCARDIUM, clean_labels, keep_enclosed_cavity
+from medseg.lv.postprocess import CAVITY, MYOCARDIUM, clean_labels, keep_enclosed_cavity, stack_centre
 
 
 def _disc(shape, centre, radius):
@@ -51,3 +51,36 @@ def test_stray_patch_is_dropped_and_frame_without_cavity_kept():
     ring_only = np.where(frame == CAVITY, 0, frame)
     np.testing.assert_array_equal(keep_enclosed_cavity(ring_only, (1.0, 1.0), 15.0), ring_only)
 
+
+
+def _ring(shape, centre, outer, inner):
+    frame = np.zeros(shape, np.uint8)
+    frame[_disc(shape, centre, outer)] = MYOCARDIUM
+    frame[_disc(shape, centre, inner)] = CAVITY
+    return frame
+
+
+def test_stack_centre_is_the_weighted_median_of_enclosed_cavities():
+    shape = (80, 80)
+    lv = _ring(shape, (30, 30), 12, 8)
+    decoy = _ring(shape, (65, 65), 9, 6)  # better enclosed than nothing, but in one frame only
+    labels = np.stack([np.stack([lv, lv, lv]), np.stack([lv, decoy, np.zeros(shape, np.uint8)])])
+    centre = stack_centre(labels)
+    np.testing.assert_allclose(centre, (30, 30), atol=0.5)
+    assert stack_centre(np.zeros((2, 3, 16, 16), np.uint8)) is None
+
+
+def test_frame_far_from_the_stack_lv_is_corrected_only_with_max_offset():
+    shape = (96, 96)
+    lv = _ring(shape, (30, 30), 12, 8)
+    # a basal frame where a larger, well enclosed "aorta" far from the LV wins on its own
+    basal = _ring(shape, (70, 70), 15, 11)
+    basal[_ring(shape, (34, 32), 9, 5) > 0] = _ring(shape, (34, 32), 9, 5)[_ring(shape, (34, 32), 9, 5) > 0]
+    only_far = _ring(shape, (75, 75), 12, 8)
+    labels = np.stack([np.stack([lv, lv])] * 3 + [np.stack([basal, only_far])])  # (slices, phases, ...)
+    plain = clean_labels(labels, (1.5, 1.5), 15.0)
+    assert plain[3, 0, 70, 70] == CAVITY  # per frame alone, the far region wins
+    checked = clean_labels(labels, (1.5, 1.5), 15.0, max_offset_mm=30.0)
+    assert checked[3, 0, 70, 70] == 0 and checked[3, 0, 34, 32] == CAVITY
+    assert not checked[3, 1].any()  # nothing near the LV: the frame is cleared
+    np.testing.assert_array_equal(checked[:3], labels[:3])

@@ -48,8 +48,11 @@ class LVConfig:
         aug_noise_std: Gaussian noise SD (images are scaled to about [0, 1]).
         roi_smooth_mm: smoothing of the motion map that locates the heart.
         postprocess: anatomical clean-up per frame: the cavity region best enclosed by
-            myocardium, the wall within ``max_wall_mm`` of it, the largest connected region.
+            myocardium (near the study's LV centre), the wall within ``max_wall_mm`` of
+            it, the largest connected region.
         max_wall_mm: the thickest myocardial wall expected (clean-up only).
+        max_offset_mm: how far a frame's LV cavity may lie from the study's LV centre
+            (clean-up only; null: no study-wide check).
         init: model folder whose weights initialise training (pre-training), or null.
         threads: torch CPU threads.
         seed: every random choice derives from it (the config's top-level ``seed``).
@@ -81,6 +84,7 @@ class LVConfig:
     roi_smooth_mm: float = 30.0
     postprocess: bool = True
     max_wall_mm: float = 15.0
+    max_offset_mm: float | None = 30.0
     init: str | None = None
     threads: int = 2
     seed: int = 0
@@ -104,6 +108,8 @@ class LVConfig:
                 problems.append(f"lv.{name} must be at least 1")
         if self.context < 0:
             problems.append("lv.context must be >= 0")
+        if self.max_offset_mm is not None and self.max_offset_mm <= 0:
+            problems.append("lv.max_offset_mm must be positive or null")
         if len(self.aug_gamma) != 2 or len(self.aug_bias_field) != 2:
             problems.append("lv.aug_gamma and lv.aug_bias_field are [low, high] pairs")
         if problems:

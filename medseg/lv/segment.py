@@ -80,7 +80,7 @@ def segment_volume(
             # max(dim=1) rather than argmax(dim=1): same first-maximum index, ~10x faster on CPU
             labels[z] = roi.uncrop_probabilities(probs[z]).max(dim=1).indices.numpy()
     if config.postprocess:
-        labels = clean_labels(labels, volume.spacing, config.max_wall_mm)
+        labels = clean_labels(labels, volume.spacing, config.max_wall_mm, config.max_offset_mm)
     return labels, roi
 
 
