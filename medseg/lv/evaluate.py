@@ -85,8 +85,18 @@ def _tsv(header: list[str], rows: list[list[Any]]) -> str:
     return buffer.getvalue()
 
 
+def _one_empty(rows: list[dict[str, Any]]) -> int:
+    """Frames where exactly one of prediction and reference has myocardium (Dice 0, distances
+    undefined and left out of the distance means)."""
+    return sum(1 for r in rows if np.isfinite(r["dice"]) and not np.isfinite(r["hd"]))
+
+
 def summarise(frames: list[dict[str, Any]]) -> dict[str, Any]:
     """Per variant: per-subject means, then mean ± SD over subjects (and over frames).
+
+    ``frames_one_empty`` counts, per subject, the frames whose distances are undefined
+    because one of the two masks is empty: a distance mean that leaves them out reads
+    better than the segmentation is.
 
     Args:
         frames: per-frame rows with ``variant``, ``subject``, ``case`` and metrics.
@@ -97,7 +107,8 @@ def summarise(frames: list[dict[str, Any]]) -> dict[str, Any]:
     summary: dict[str, Any] = {}
     for variant, subjects in sorted(by_variant.items()):
         per_subject = {
-            subject: {m: mean_sd([r[m] for r in rows])["mean"] for m in METRICS} | {"frames": len(rows)}
+            subject: {m: mean_sd([r[m] for r in rows])["mean"] for m in METRICS}
+            | {"frames": len(rows), "frames_one_empty": _one_empty(rows)}
             for subject, rows in sorted(subjects.items())
         }
         all_rows = [r for rows in subjects.values() for r in rows]
@@ -141,11 +152,11 @@ def evaluate_table(table: str | Path, out_dir: str | Path, provenance: dict[str,
         _tsv(["variant", "subject", "case", "slice", "phase", *METRICS], [[r[k] for k in ("variant", "subject", "case", "slice", "phase", *METRICS)] for r in frames]),
     )
     subject_rows = [
-        [variant, subject, values["frames"], *[values[m] for m in METRICS]]
+        [variant, subject, values["frames"], values["frames_one_empty"], *[values[m] for m in METRICS]]
         for variant, content in summary.items()
         for subject, values in content["subjects"].items()
     ]
-    write_text(out_dir / "per_subject.tsv", _tsv(["variant", "subject", "frames", *METRICS], subject_rows))
+    write_text(out_dir / "per_subject.tsv", _tsv(["variant", "subject", "frames", "frames_one_empty", *METRICS], subject_rows))
     ablation_rows = []
     for variant, content in summary.items():
         stats = content["over_subjects"]
