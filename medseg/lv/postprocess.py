@@ -23,27 +23,39 @@ __all__ = ["MYOCARDIUM", "CAVITY", "stack_centre", "keep_enclosed_cavity", "keep
 MYOCARDIUM, CAVITY = 1, 2
 
 
-def _enclosure(region: np.ndarray, myocardium: np.ndarray) -> float:
-    """Share of the pixels just outside ``region`` that are myocardium."""
-    border = ndimage.binary_dilation(region) & ~region
-    return float(myocardium[border].mean()) if border.any() else 0.0
+Regions = tuple[np.ndarray, list[tuple[int, float, np.ndarray]]]
 
 
-def _cavity_regions(frame: np.ndarray) -> list[tuple[np.ndarray, float, np.ndarray]]:
-    """Each cavity region of a frame: (mask, area x enclosure score, centroid in pixels)."""
-    regions, count = ndimage.label(frame == CAVITY)
-    myocardium = frame == MYOCARDIUM
-    out = []
-    for k in range(1, count + 1):
-        mask = regions == k
-        out.append((mask, np.count_nonzero(mask) * _enclosure(mask, myocardium), np.argwhere(mask).mean(axis=0)))
-    return out
+def _cavity_regions(frame: np.ndarray) -> Regions:
+    """A frame's cavity regions: the label image, and per region (label, area x enclosure,
+    centroid (row, col) in pixels). Enclosure = share of the pixels just outside the region
+    that are myocardium; it is measured in the region's bounding box, one pixel wider."""
+    regions, _ = ndimage.label(frame == CAVITY)
+    found = []
+    for k, box in enumerate(ndimage.find_objects(regions), start=1):
+        window = tuple(slice(max(side.start - 1, 0), side.stop + 1) for side in box)
+        region = regions[window] == k
+        border = ndimage.binary_dilation(region) & ~region
+        enclosure = float((frame[window][border] == MYOCARDIUM).mean()) if border.any() else 0.0
+        rows, cols = np.nonzero(region)
+        centroid = np.array([rows.mean() + window[0].start, cols.mean() + window[1].start])
+        found.append((k, rows.size * enclosure, centroid))
+    return regions, found
 
 
 def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
     order = np.argsort(values)
     cumulative = np.cumsum(weights[order])
     return float(values[order][np.searchsorted(cumulative, 0.5 * cumulative[-1])])
+
+
+def _centre_of(per_frame: list[Regions]) -> np.ndarray | None:
+    scored = [(score, centroid) for _, found in per_frame for _, score, centroid in found if score > 0]
+    if not scored:
+        return None
+    weights = np.array([score for score, _ in scored])
+    points = np.array([centroid for _, centroid in scored])
+    return np.array([_weighted_median(points[:, axis], weights) for axis in range(2)])
 
 
 def stack_centre(labels: np.ndarray) -> np.ndarray | None:
@@ -54,16 +66,34 @@ def stack_centre(labels: np.ndarray) -> np.ndarray | None:
     Args:
         labels: (..., rows, cols) labels.
     """
-    centroids, weights = [], []
-    for frame in np.asarray(labels).reshape(-1, *np.shape(labels)[-2:]):
-        for _, score, centroid in _cavity_regions(frame):
-            if score > 0:
-                centroids.append(centroid)
-                weights.append(score)
-    if not weights:
-        return None
-    points, w = np.array(centroids), np.array(weights)
-    return np.array([_weighted_median(points[:, axis], w) for axis in range(2)])
+    labels = np.asarray(labels)
+    return _centre_of([_cavity_regions(frame) for frame in labels.reshape(-1, *labels.shape[-2:])])
+
+
+def _clean_frame(
+    frame: np.ndarray,
+    cavities: Regions,
+    pixel_mm: tuple[float, float],
+    max_wall_mm: float,
+    centre: np.ndarray | None,
+    max_offset_mm: float | None,
+) -> np.ndarray:
+    out = np.array(frame, copy=True)
+    regions, found = cavities
+    if not found:
+        return out
+    if centre is not None and max_offset_mm is not None:
+        spacing = np.asarray(pixel_mm, dtype=float)
+        found = [r for r in found if np.linalg.norm((r[2] - centre) * spacing) <= max_offset_mm]
+        if not found:
+            out[:] = 0
+            return out
+    keep = regions == max(found, key=lambda r: r[1])[0]
+    myocardium = out == MYOCARDIUM
+    out[(out == CAVITY) & ~keep] = 0
+    distance = ndimage.distance_transform_edt(~keep, sampling=pixel_mm)
+    out[myocardium & (distance > max_wall_mm)] = 0
+    return out
 
 
 def keep_enclosed_cavity(
@@ -90,23 +120,7 @@ def keep_enclosed_cavity(
     Returns:
         The cleaned copy.
     """
-    out = np.array(frame, copy=True)
-    regions = _cavity_regions(out)
-    if not regions:
-        return out
-    if centre is not None and max_offset_mm is not None:
-        spacing = np.asarray(pixel_mm, dtype=float)
-        near = [r for r in regions if np.linalg.norm((r[2] - centre) * spacing) <= max_offset_mm]
-        if not near:
-            out[:] = 0
-            return out
-        regions = near
-    keep = max(regions, key=lambda r: r[1])[0]
-    myocardium = out == MYOCARDIUM
-    out[(out == CAVITY) & ~keep] = 0
-    distance = ndimage.distance_transform_edt(~keep, sampling=pixel_mm)
-    out[myocardium & (distance > max_wall_mm)] = 0
-    return out
+    return _clean_frame(frame, _cavity_regions(frame), pixel_mm, max_wall_mm, centre, max_offset_mm)
 
 
 def keep_largest_component(labels: np.ndarray) -> np.ndarray:
@@ -141,8 +155,9 @@ def clean_labels(
             (:func:`stack_centre`); ``None``: no study-wide check.
     """
     out = np.asarray(labels).copy()
-    centre = stack_centre(out) if max_offset_mm is not None else None
     flat = out.reshape(-1, *out.shape[-2:])
+    cavities = [_cavity_regions(frame) for frame in flat]  # found once, used for the centre and the frames
+    centre = _centre_of(cavities) if max_offset_mm is not None else None
     for index in range(flat.shape[0]):
-        flat[index] = keep_enclosed_cavity(flat[index], pixel_mm, max_wall_mm, centre, max_offset_mm)
+        flat[index] = _clean_frame(flat[index], cavities[index], pixel_mm, max_wall_mm, centre, max_offset_mm)
     return keep_largest_component(out)
