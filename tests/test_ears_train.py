@@ -4,7 +4,7 @@ import torch
 from test_ears_synth import synthetic_head
 
 from medseg.ears.config import EarsConfig
-from medseg.ears.train import apply_variant, fit, heatmap_loss, prepare_case, train_network
+from medseg.ears.train import PatchSampler, apply_variant, fit, heatmap_loss, prepare_case, train_network
 from medseg.errors import ConfigError
 
 SMOKE = EarsConfig(spacing_mm=4.0, channels=(4, 8, 16), patch_size=24, batch_size=2, iterations=12,
@@ -46,6 +46,24 @@ def test_training_is_deterministic_and_mines(cases):
     assert history["patches"]["hard_negative"] > 0
     off, history = train_network(cases, apply_variant(SMOKE, "no_fps"), progress=False)
     assert history["mining_rounds"] == [] and history["patches"]["hard_negative"] == 0
+
+
+def test_augmented_patches_keep_the_ear_and_training_stays_deterministic(cases):
+    config = SMOKE.replace(rotate_deg=15.0, scale_range=0.15, appearance_prob=0.5, positive_fraction=1.0, hard_negative_fraction=0.0)
+    sampler = PatchSampler(cases, config, np.random.default_rng(0))
+    assert sampler.augmenter.context > config.patch_size
+    for _ in range(4):
+        image, target, counts = sampler.batch()
+        assert image.shape == target.shape == (2, 2, 24, 24, 24)
+        assert counts["positive"] == 2
+        assert -0.05 <= float(image[:, 0].min()) and float(image[:, 0].max()) <= 1.3  # [0, 1] plus the jitter
+        # every positive patch still holds its ear's peak after rotation and zoom
+        assert (target.amax(dim=(1, 2, 3, 4)) > 0.5).all()
+    torch.set_num_threads(1)
+    a, _ = train_network(cases, config.replace(iterations=4), progress=False)
+    b, _ = train_network(cases, config.replace(iterations=4), progress=False)
+    for (name, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items()):
+        assert torch.equal(x, y), name
 
 
 def test_fit_tunes_threshold_and_prior_on_training_cases(cases):

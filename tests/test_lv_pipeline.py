@@ -182,3 +182,38 @@ def test_training_sub_crops_windows_and_segments_the_whole_crop(cases):
     model, _ = train(rows, config, progress=False)
     labels, roi = segment_volume(model, config, read_volume(rows[0]["image"]))
     assert roi.size == 32 and set(np.unique(labels)) <= {0, 1, 2}
+
+
+@pytest.mark.parametrize("variant", ["multi_level", "cnn"])
+def test_test_time_flips_make_the_prediction_mirror_equivariant(variant):
+    from medseg.lv.model_io import build_model
+    from medseg.lv.segment import predict_probabilities
+
+    torch.manual_seed(0)
+    model = build_model(LVConfig(**{**TINY, "variant": variant})).eval()
+    crops = np.random.default_rng(1).random((2, 5, 32, 32)).astype(np.float32)
+    plain = predict_probabilities(model, crops, context=2)
+    assert torch.equal(plain, predict_probabilities(model, crops, context=2, flips=0))
+    mirrored = predict_probabilities(model, crops[..., ::-1].copy(), context=2)
+    one = predict_probabilities(model, crops, context=2, flips=1)
+    torch.testing.assert_close(one, (plain + mirrored.flip(-1)) / 2)
+    assert not torch.allclose(one, plain, atol=1e-4)  # the untrained network is not symmetric
+    torch.testing.assert_close(one.sum(dim=2), torch.ones_like(one[:, :, 0]))
+    for axes in ((-1,), (-2,), (-2, -1)):
+        flipped = np.ascontiguousarray(np.flip(crops, axis=axes))
+        torch.testing.assert_close(
+            predict_probabilities(model, flipped, context=2, flips=3),
+            predict_probabilities(model, crops, context=2, flips=3).flip(axes),
+            rtol=1e-5, atol=1e-6,
+        )
+
+
+def test_segment_cli_takes_test_flips_from_the_command_line(cases, tmp_path):
+    root, rows, table, config = cases
+    model = tmp_path / "model"
+    assert main(["lv", "train", "--cases", str(table), "--config", str(config), "--out", str(model),
+                 "--variant", "cnn", "--threads", "1", "--no-progress"]) == 0
+    out = tmp_path / "seg"
+    assert main(["lv", "segment", rows[2]["image"], "--model", str(model), "--out", str(out), "--test-flips", "3"]) == 0
+    info = json.loads((out / "segment.json").read_text())
+    assert info["inference"]["test_flips"] == 3

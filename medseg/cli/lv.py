@@ -59,6 +59,13 @@ def register(subparsers: argparse._SubParsersAction, formatter_class: type[argpa
     segment.add_argument("--model", default=str(DEFAULT_MODEL), metavar="MODEL_DIR", help="model folder")
     segment.add_argument("--out", required=True, metavar="OUT_DIR", help="output folder")
     segment.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    segment.add_argument(
+        "--test-flips",
+        type=int,
+        choices=(0, 1, 3),
+        default=None,
+        help="mirrored views averaged at inference (default: lv.test_flips of the model)",
+    )
     segment.set_defaults(func=run_segment)
 
     evaluate = actions.add_parser(
@@ -112,6 +119,8 @@ def run_segment(args: argparse.Namespace) -> int:
     model, config, manifest = load_model(model_dir)
     if args.threads:
         config = config.replace(threads=args.threads)
+    if args.test_flips is not None:
+        config = config.replace(test_flips=args.test_flips)
     info = segment_study(args.input, model, config, args.out, manifest)
     logger.info("segmented %s (%s) -> %s", args.input, "x".join(map(str, info["shape_slices_phases_rows_cols"])), args.out)
     return 0

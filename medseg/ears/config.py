@@ -33,6 +33,10 @@ class EarsConfig:
         positive_fraction: share of patches that contain an ear.
         flip_lr: mirror patches left-right (swapping the left and right channels).
         intensity_jitter: amplitude of random intensity scale/shift augmentation.
+        rotate_deg: largest random rotation of a training patch about each axis (0: none).
+        scale_range: largest random relative zoom of a training patch (0: none).
+        appearance_prob: probability of each appearance change of a training patch (gamma,
+            bias field, lower resolution, blur, noise); 0 turns them off.
         hard_negative_mining: mine peaks away from the ears and train on them again.
         hard_negative_every: training steps between mining rounds.
         hard_negative_start: first step at which mining runs.
@@ -71,6 +75,9 @@ class EarsConfig:
     positive_fraction: float = 0.5
     flip_lr: bool = True
     intensity_jitter: float = 0.1
+    rotate_deg: float = 0.0
+    scale_range: float = 0.0
+    appearance_prob: float = 0.0
     hard_negative_mining: bool = True
     hard_negative_every: int = 250
     hard_negative_start: int = 300
@@ -112,6 +119,12 @@ class EarsConfig:
                 problems.append(f"{name} must lie in [0, 1]")
         if self.positive_fraction + self.hard_negative_fraction > 1.0:
             problems.append("positive_fraction + hard_negative_fraction must be <= 1")
+        if self.rotate_deg < 0 or self.rotate_deg > 45:
+            problems.append("rotate_deg must lie in [0, 45]")
+        if not 0.0 <= self.scale_range < 0.5:
+            problems.append("scale_range must lie in [0, 0.5)")
+        if not 0.0 <= self.appearance_prob <= 1.0:
+            problems.append("appearance_prob must lie in [0, 1]")
         if self.threshold is not None and not 0.0 < self.threshold < 1.0:
             problems.append("threshold must lie in (0, 1) or be null")
         if not self.threshold_grid:

@@ -28,6 +28,7 @@ from medseg.checkpoint import (
     training_state,
 )
 from medseg.ears.annotations import load_landmarks
+from medseg.ears.augment import PatchAugmenter
 from medseg.ears.config import EarsConfig
 from medseg.ears.decode import Candidate, decide, extract_candidates
 from medseg.ears.hard_negatives import HardNegativePool, mine_volume
@@ -174,6 +175,7 @@ class PatchSampler:
         self.config = config
         self.rng = rng
         self.pool = HardNegativePool(4 * config.hard_negative_max_per_case)
+        self.augmenter = PatchAugmenter(config.patch_size, config.rotate_deg, config.scale_range, config.appearance_prob, rng)
         self.inputs = [c.prep.network_input() for c in self.cases]
         self.ears = [(i, idx) for i, c in enumerate(self.cases) for idx in c.landmark_indices().values() if idx is not None]
         threshold = head_threshold(config.head_threshold_hu, config.hu_clip)
@@ -207,13 +209,17 @@ class PatchSampler:
         for _ in range(self.config.batch_size):
             case, center, kind = self._center()
             counts[kind] += 1
-            start = np.floor(center - size / 2).astype(int)
-            image = _crop(self.inputs[case], start, size)
-            target = _crop(self.cases[case].target, start, size)
+            context = self.augmenter.context
+            start = np.floor(center - context / 2).astype(int)
+            image = _crop(self.inputs[case], start, context)
+            target = _crop(self.cases[case].target, start, context)
             if self.config.flip_lr and self.rng.random() < 0.5:
                 image = image[:, ::-1]
                 target = target[::-1, ::-1]
+            image, target = self.augmenter.pose(image, target)
             image = np.array(image, np.float32)
+            if self.config.appearance_prob > 0:
+                image[0] = self.augmenter.look(image[0])
             if self.config.intensity_jitter > 0:
                 a = self.config.intensity_jitter
                 image[0] = image[0] * (1.0 + self.rng.uniform(-a, a)) + self.rng.uniform(-a, a) * 0.1

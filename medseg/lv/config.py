@@ -53,6 +53,8 @@ class LVConfig:
         max_wall_mm: the thickest myocardial wall expected (clean-up only).
         max_offset_mm: how far a frame's LV cavity may lie from the study's LV centre
             (clean-up only; null: no study-wide check).
+        test_flips: mirrored copies averaged at inference: 0 none, 1 left-right,
+            3 left-right, up-down and both (about 1 + n times the network time).
         init: model folder whose weights initialise training (pre-training), or null.
         threads: torch CPU threads.
         seed: every random choice derives from it (the config's top-level ``seed``).
@@ -85,6 +87,7 @@ class LVConfig:
     postprocess: bool = True
     max_wall_mm: float = 15.0
     max_offset_mm: float | None = 30.0
+    test_flips: int = 0
     init: str | None = None
     threads: int = 2
     seed: int = 0
@@ -110,6 +113,8 @@ class LVConfig:
             problems.append("lv.context must be >= 0")
         if self.max_offset_mm is not None and self.max_offset_mm <= 0:
             problems.append("lv.max_offset_mm must be positive or null")
+        if self.test_flips not in (0, 1, 3):
+            problems.append(f"lv.test_flips must be 0, 1 or 3, got {self.test_flips}")
         if len(self.aug_gamma) != 2 or len(self.aug_bias_field) != 2:
             problems.append("lv.aug_gamma and lv.aug_bias_field are [low, high] pairs")
         if problems:

@@ -28,8 +28,12 @@ def cyclic_pad(sequence: torch.Tensor, context: int) -> torch.Tensor:
     return sequence[:, index]
 
 
+#: Spatial axes of (B, T, C, H, W) mirrored per test-time view, by ``test_flips``.
+FLIP_VIEWS: dict[int, tuple[tuple[int, ...], ...]] = {0: ((),), 1: ((), (4,)), 3: ((), (4,), (3,), (3, 4))}
+
+
 @torch.inference_mode()
-def predict_probabilities(model: CineSegNet, crops: np.ndarray, context: int, max_frames: int = 32) -> torch.Tensor:
+def predict_probabilities(model: CineSegNet, crops: np.ndarray, context: int, max_frames: int = 32, flips: int = 0) -> torch.Tensor:
     """Class probabilities of cropped sequences.
 
     Each slice's cycle goes through the network whole; the ConvLSTMs see ``context``
@@ -42,6 +46,7 @@ def predict_probabilities(model: CineSegNet, crops: np.ndarray, context: int, ma
         crops: (slices, phases, S, S) normalised float32 crops.
         context: cyclic context frames on each side.
         max_frames: frames per forward pass (at least one whole slice).
+        flips: mirrored views averaged with the plain one (0, 1 or 3; see :data:`FLIP_VIEWS`).
 
     Returns:
         (slices, phases, 3, S, S) probabilities.
@@ -49,8 +54,15 @@ def predict_probabilities(model: CineSegNet, crops: np.ndarray, context: int, ma
     phases = crops.shape[1]
     context = min(context, phases) if model.lstm_low is not None else 0
     batch_slices = max(1, max_frames // phases)
+    views = FLIP_VIEWS[flips]
     x_all = torch.from_numpy(np.ascontiguousarray(crops, dtype=np.float32))[:, :, None]
-    out = [torch.softmax(model(x_all[start : start + batch_slices], context), dim=2) for start in range(0, len(crops), batch_slices)]
+    out = []
+    for start in range(0, len(crops), batch_slices):
+        x = x_all[start : start + batch_slices]
+        total = torch.softmax(model(x, context), dim=2)
+        for dims in views[1:]:
+            total += torch.softmax(model(x.flip(dims), context), dim=2).flip(dims)
+        out.append(total / len(views) if len(views) > 1 else total)
     return out[0] if len(out) == 1 else torch.cat(out)
 
 
@@ -73,7 +85,7 @@ def segment_volume(
     roi = roi or study_roi(volume, config)
     crops = np.stack([normalise_intensity(roi.crop(volume.frames[z])) for z in range(volume.frames.shape[0])])
     fast = fold_batchnorm(model.eval()).to(memory_format=torch.channels_last)
-    probs = predict_probabilities(fast, crops, config.context)
+    probs = predict_probabilities(fast, crops, config.context, flips=config.test_flips)
     labels = np.empty(volume.frames.shape, dtype=np.uint8)
     with torch.inference_mode():
         for z in range(probs.shape[0]):
@@ -128,6 +140,12 @@ def segment_study(
         "shape_slices_phases_rows_cols": list(volume.frames.shape),
         "roi": {"centre_row_col": list(roi.centre), "spacing_mm": roi.spacing, "size": roi.size},
         "model": {"variant": config.variant, "training": (manifest or {}).get("training", {})},
+        "inference": {
+            "test_flips": config.test_flips,
+            "postprocess": config.postprocess,
+            "max_wall_mm": config.max_wall_mm,
+            "max_offset_mm": config.max_offset_mm,
+        },
         "provenance": collect_provenance(config.to_dict(), config.seed),
     }
     out_dir = Path(out_dir)
