@@ -204,12 +204,11 @@ class PatchSampler:
 
     def batch(self) -> tuple[torch.Tensor, torch.Tensor, dict[str, int]]:
         """One batch ``(input (B,2,P,P,P), target (B,2,P,P,P), counts per kind)``."""
-        size = self.config.patch_size
+        context = self.augmenter.context  # the patch itself unless pose augmentation is on
         images, targets, counts = [], [], {"positive": 0, "hard_negative": 0, "background": 0}
         for _ in range(self.config.batch_size):
             case, center, kind = self._center()
             counts[kind] += 1
-            context = self.augmenter.context
             start = np.floor(center - context / 2).astype(int)
             image = _crop(self.inputs[case], start, context)
             target = _crop(self.cases[case].target, start, context)
