@@ -58,13 +58,17 @@ class PatchAugmenter:
         self.rng = rng
         self.context = context_size(patch_size, rotate_deg, scale)
         p = appearance_prob
-        self.appearance = [
-            RandAdjustContrast(prob=p, gamma=(0.6, 1.6)),
-            RandBiasField(prob=p, coeff_range=(0.05, 0.2), degree=2),
-            RandSimulateLowResolution(prob=p, zoom_range=(0.4, 0.9)),
-            RandGaussianSmooth(prob=p, sigma_x=(0.25, 1.2), sigma_y=(0.25, 1.2), sigma_z=(0.25, 1.2)),
-            RandGaussianNoise(prob=p, mean=0.0, std=0.03),
-        ]
+        self.appearance = (
+            [
+                RandAdjustContrast(prob=p, gamma=(0.6, 1.6)),
+                RandBiasField(prob=p, coeff_range=(0.05, 0.2), degree=2),
+                RandSimulateLowResolution(prob=p, zoom_range=(0.4, 0.9)),
+                RandGaussianSmooth(prob=p, sigma_x=(0.25, 1.2), sigma_y=(0.25, 1.2), sigma_z=(0.25, 1.2)),
+                RandGaussianNoise(prob=p, mean=0.0, std=0.03),
+            ]
+            if p > 0
+            else []
+        )
 
     @property
     def moves(self) -> bool:
@@ -85,7 +89,12 @@ class PatchAugmenter:
         return moved[:channels], moved[channels:]
 
     def look(self, intensities: np.ndarray) -> np.ndarray:
-        """Appearance changes of one ``(S, S, S)`` intensity patch scaled to ``[0, 1]``."""
+        """Appearance changes of one ``(S, S, S)`` intensity patch scaled to ``[0, 1]``.
+
+        Switched off, the patch comes back as it is and nothing is drawn from the generator.
+        """
+        if not self.appearance:
+            return intensities
         out = torch.from_numpy(np.ascontiguousarray(intensities, np.float32))[None]
         for transform in self.appearance:
             transform.set_random_state(seed=int(self.rng.integers(2**31 - 1)))

@@ -217,8 +217,7 @@ class PatchSampler:
                 target = target[::-1, ::-1]
             image, target = self.augmenter.pose(image, target)
             image = np.array(image, np.float32)
-            if self.config.appearance_prob > 0:
-                image[0] = self.augmenter.look(image[0])
+            image[0] = self.augmenter.look(image[0])
             if self.config.intensity_jitter > 0:
                 a = self.config.intensity_jitter
                 image[0] = image[0] * (1.0 + self.rng.uniform(-a, a)) + self.rng.uniform(-a, a) * 0.1
