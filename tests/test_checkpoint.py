@@ -92,9 +92,10 @@ def test_periodic_checkpoints_and_finish(tmp_path):
     assert not run.folder.exists()
 
 
-def test_lv_stop_and_resume_matches_unbroken_run(lv_cases, tmp_path):  # noqa: F811
+@pytest.mark.parametrize("scar_prob", [0.0, 0.5])
+def test_lv_stop_and_resume_matches_unbroken_run(lv_cases, tmp_path, scar_prob):  # noqa: F811
     _, rows, _, _ = lv_cases
-    config = LVConfig.from_config({"seed": 5, "lv": {**TINY, "iterations": 8, "checkpoint_every": 3}})
+    config = LVConfig.from_config({"seed": 5, "lv": {**TINY, "iterations": 8, "checkpoint_every": 3, "aug_scar_prob": scar_prob}})
     unbroken, summary = train_lv(rows, config, out_dir=tmp_path / "a", progress=False)
     assert summary["resumed_at_steps"] == []
     assert not resume_folder(tmp_path / "a").exists()

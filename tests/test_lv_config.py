@@ -19,7 +19,8 @@ def test_defaults_and_seed():
 @pytest.mark.parametrize(
     "section, match",
     [({"learning_rat": 0.1}, "unknown key"), ({"depth": 10}, "6n\\+2"), ({"variant": "x"}, "variant"), ({"crop_size": 30}, "multiple of 4"),
-     ({"train_crop": 50}, "train_crop"), ({"train_crop": 12}, "train_crop")],
+     ({"train_crop": 50}, "train_crop"), ({"train_crop": 12}, "train_crop"),
+     ({"aug_scar_prob": 1.5}, "aug_scar_prob"), ({"aug_scar_signal": [0.9, 0.1]}, "aug_scar_signal"), ({"aug_scar_signal": [0.5]}, "aug_scar_signal")],
 )
 def test_rejects_bad_config(section, match):
     with pytest.raises(ConfigError, match=match):

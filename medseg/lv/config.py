@@ -46,6 +46,9 @@ class LVConfig:
         aug_gamma: [low, high] gamma range.
         aug_bias_field: bias-field coefficient range (intensity inhomogeneity).
         aug_noise_std: Gaussian noise SD (images are scaled to about [0, 1]).
+        aug_scar_prob: probability that a training window gets a synthetic scar: one
+            sector of the annotated wall repainted to a signal in ``aug_scar_signal``.
+        aug_scar_signal: [low, high] scar signal as a fraction of the blood signal.
         roi_smooth_mm: smoothing of the motion map that locates the heart.
         postprocess: anatomical clean-up per frame: the cavity region best enclosed by
             myocardium (near the study's LV centre), the wall within ``max_wall_mm`` of
@@ -72,7 +75,7 @@ class LVConfig:
     window: int = 5
     context: int = 3
     batch_size: int = 2
-    iterations: int = 250
+    iterations: int = 500
     learning_rate: float = 0.004
     weight_decay: float = 0.0001
     dice_weight: float = 1.0
@@ -83,6 +86,8 @@ class LVConfig:
     aug_gamma: list[float] = field(default_factory=lambda: [0.7, 1.5])
     aug_bias_field: list[float] = field(default_factory=lambda: [-0.4, 0.4])
     aug_noise_std: float = 0.03
+    aug_scar_prob: float = 0.0
+    aug_scar_signal: list[float] = field(default_factory=lambda: [0.1, 0.9])
     roi_smooth_mm: float = 30.0
     postprocess: bool = True
     max_wall_mm: float = 15.0
@@ -117,6 +122,10 @@ class LVConfig:
             problems.append(f"lv.test_flips must be 0, 1 or 3, got {self.test_flips}")
         if len(self.aug_gamma) != 2 or len(self.aug_bias_field) != 2:
             problems.append("lv.aug_gamma and lv.aug_bias_field are [low, high] pairs")
+        if not 0.0 <= self.aug_scar_prob <= 1.0:
+            problems.append(f"lv.aug_scar_prob must lie in [0, 1], got {self.aug_scar_prob}")
+        if len(self.aug_scar_signal) != 2 or not 0.0 < self.aug_scar_signal[0] <= self.aug_scar_signal[1]:
+            problems.append(f"lv.aug_scar_signal must be a [low, high] pair with 0 < low <= high, got {self.aug_scar_signal}")
         if problems:
             raise ConfigError("; ".join(problems))
 

@@ -32,6 +32,7 @@ from medseg.lv.config import LVConfig
 from medseg.lv.dataset import IGNORE, CineSequence, load_training_sequences, sample_window
 from medseg.lv.model_io import build_model, load_initial_weights, save_model
 from medseg.lv.network import CineSegNet
+from medseg.lv.scar import SyntheticScar
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,7 @@ class BatchSampler:
         self.config = config
         self.rng = np.random.default_rng(config.seed)
         self.augment = CineAugment(config, seed=config.seed)
+        self.scar = SyntheticScar(config.aug_scar_prob, signal=tuple(config.aug_scar_signal))
         weights = np.array([len(s.labelled_frames) for s in sequences], dtype=np.float64)
         self.weights = weights / weights.sum()
 
@@ -84,7 +86,8 @@ class BatchSampler:
             sequence = self.sequences[int(self.rng.choice(len(self.sequences), p=self.weights))]
             window = min(self.config.window, len(sequence.image))
             index = sample_window(sequence, window, self.rng)
-            image, label = self.augment(sequence.image[index], sequence.label[index])
+            image, label = sequence.image[index], sequence.label[index]
+            image, label = self.augment(self.scar(image, label, self.rng), label)
             image, label = self._sub_crop(image, label)
             images.append(image)
             labels.append(label)
