@@ -5,7 +5,7 @@ import yaml
 from medseg.provenance import config_hash
 
 OUT = config["output_dir"]
-LOGS = "logs"
+LOGS = f"logs/{config['study_name']}"  # one folder per study: two studies run from one checkout keep their own logs
 TASKS = config["tasks"]
 # Every rule calls the package through the interpreter that runs Snakemake, so the DAG
 # works from the virtual environment without activating it.
