@@ -16,9 +16,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-IGNORE = 255
-MYOCARDIUM = 1
-CAVITY = 2
+from medseg.lv.dataset import IGNORE
+from medseg.metrics import CAVITY, MYOCARDIUM
 
 
 class SyntheticScar:
