@@ -39,6 +39,9 @@ class LVConfig:
         learning_rate: AdamW learning rate (cosine decay to 5 %).
         weight_decay: AdamW weight decay.
         dice_weight: weight of the soft Dice term (cross-entropy has weight 1).
+        bound_cavity_only: frames annotated with the cavity alone (an endocardial contour
+            without its epicardium) also teach that everything outside the cavity is
+            myocardium or background; false: those pixels are ignored.
         aug_prob: probability of each augmentation.
         aug_rotate_deg: maximum in-plane rotation.
         aug_scale: maximum relative zoom.
@@ -79,6 +82,7 @@ class LVConfig:
     learning_rate: float = 0.004
     weight_decay: float = 0.0001
     dice_weight: float = 1.0
+    bound_cavity_only: bool = True
     aug_prob: float = 0.3
     aug_rotate_deg: float = 20.0
     aug_scale: float = 0.15

@@ -11,6 +11,7 @@ import SimpleITK as sitk
 
 from medseg.errors import ImageReadError, InputRejected
 from medseg.lv.config import LVConfig
+from medseg.lv.partial_labels import bound_cavity_only_frames
 from medseg.lv.roi import Roi, make_roi, normalise_intensity
 
 IGNORE = 255
@@ -252,6 +253,8 @@ def load_training_sequences(rows: list[dict[str, str]], config: LVConfig) -> lis
     """Read, crop and label every slice of every case with an annotation.
 
     Slices without any annotated frame still help nothing in training and are dropped.
+    With ``config.bound_cavity_only``, frames annotated with the cavity alone also mark
+    everything outside it as not cavity (:mod:`medseg.lv.partial_labels`).
     """
     sequences = []
     for row in rows:
@@ -259,6 +262,8 @@ def load_training_sequences(rows: list[dict[str, str]], config: LVConfig) -> lis
             continue
         volume = read_volume(row["image"])
         labels = read_labels(row["annotation"], volume)
+        if config.bound_cavity_only:
+            labels = bound_cavity_only_frames(labels)
         seqs, _ = make_sequences(volume, config, labels, row["case"], row["subject"])
         sequences += [s for s in seqs if len(s.labelled_frames)]
     return sequences

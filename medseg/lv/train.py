@@ -30,6 +30,8 @@ from medseg.errors import InputRejected
 from medseg.lv.augment import CineAugment
 from medseg.lv.config import LVConfig
 from medseg.lv.dataset import IGNORE, CineSequence, load_training_sequences, sample_window
+from medseg.lv.partial_labels import NOT_CAVITY
+from medseg.metrics import MYOCARDIUM
 from medseg.lv.model_io import build_model, load_initial_weights, save_model
 from medseg.lv.network import CineSegNet
 from medseg.lv.scar import SyntheticScar
@@ -39,6 +41,10 @@ log = logging.getLogger(__name__)
 
 class MaskedDiceCELoss(torch.nn.Module):
     """Cross-entropy plus soft Dice over annotated pixels only (label 255 is ignored).
+
+    Pixels labelled :data:`~medseg.lv.partial_labels.NOT_CAVITY` (myocardium or
+    background) add ``-log(p_background + p_myocardium)`` to the cross-entropy, averaged
+    with the other annotated pixels; the Dice term leaves them out.
 
     Args:
         dice_weight: weight of the Dice term (cross-entropy has weight 1).
@@ -51,13 +57,22 @@ class MaskedDiceCELoss(torch.nn.Module):
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Loss of (N, C, H, W) logits against (N, H, W) integer labels."""
-        mask = target != IGNORE
-        if not mask.any():
+        exact = (target != IGNORE) & (target != NOT_CAVITY)
+        bounded = target == NOT_CAVITY
+        if not (exact.any() or bounded.any()):
             return logits.sum() * 0.0
-        ce = F.cross_entropy(logits, target.long(), ignore_index=IGNORE)
-        clean = torch.where(mask, target, torch.zeros_like(target)).long().unsqueeze(1)
-        dice = self.dice(logits, clean, mask=mask.unsqueeze(1).float())
-        return ce + self.dice_weight * dice
+        exact_target = torch.where(bounded, torch.full_like(target, IGNORE), target).long()
+        if bounded.any():
+            log_p = F.log_softmax(logits, dim=1)
+            not_cavity = torch.logsumexp(log_p[:, [0, MYOCARDIUM]], dim=1)  # background or myocardium
+            ce_sum = F.cross_entropy(logits, exact_target, ignore_index=IGNORE, reduction="sum")
+            loss = (ce_sum - not_cavity[bounded].sum()) / (exact.sum() + bounded.sum())
+        else:
+            loss = F.cross_entropy(logits, exact_target, ignore_index=IGNORE)
+        if exact.any():
+            clean = torch.where(exact, target, torch.zeros_like(target)).long().unsqueeze(1)
+            loss = loss + self.dice_weight * self.dice(logits, clean, mask=exact.unsqueeze(1).float())
+        return loss
 
 
 class BatchSampler:
