@@ -22,9 +22,8 @@ from monai.transforms import (
 )
 from monai.transforms.transform import Transform
 
+from medseg.lv.annotations import IGNORE
 from medseg.lv.config import LVConfig
-
-IGNORE = 255
 
 
 class CineAugment:

@@ -10,11 +10,11 @@ import numpy as np
 import SimpleITK as sitk
 
 from medseg.errors import ImageReadError, InputRejected
+from medseg.lv.annotations import IGNORE
 from medseg.lv.config import LVConfig
 from medseg.lv.partial_labels import bound_cavity_only_frames
 from medseg.lv.roi import Roi, make_roi, normalise_intensity
 
-IGNORE = 255
 TABLE_COLUMNS = ("subject", "case", "image", "annotation")
 
 

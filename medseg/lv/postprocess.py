@@ -18,10 +18,9 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+from medseg.metrics import CAVITY, MYOCARDIUM
+
 __all__ = ["MYOCARDIUM", "CAVITY", "stack_centre", "keep_enclosed_cavity", "keep_largest_component", "clean_labels"]
-
-MYOCARDIUM, CAVITY = 1, 2
-
 
 Regions = tuple[np.ndarray, list[tuple[int, float, np.ndarray]]]
 
