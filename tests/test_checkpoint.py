@@ -117,6 +117,21 @@ def test_lv_stop_and_resume_matches_unbroken_run(lv_cases, tmp_path, scar_prob):
     assert not resume_folder(tmp_path / "b").exists()
 
 
+def test_lv_fingerprint_ignores_inference_only_settings(lv_cases):  # noqa: F811
+    from medseg.lv.config import INFERENCE_ONLY_SETTINGS
+    from medseg.lv.train import training_fingerprint
+
+    _, rows, _, _ = lv_cases
+    base = LVConfig.from_config({"seed": 5, "lv": TINY})
+    reference = training_fingerprint(rows, base, None)
+    inference_changes = {"context": 1, "test_flips": 3, "postprocess": False, "max_wall_mm": 9.0, "max_offset_mm": None}
+    assert set(inference_changes) == set(INFERENCE_ONLY_SETTINGS)
+    for name, value in inference_changes.items():
+        assert training_fingerprint(rows, base.replace(**{name: value}), None) == reference, name
+    for name, value in {"iterations": 9, "bound_cavity_only": False, "aug_prob": 0.9}.items():
+        assert training_fingerprint(rows, base.replace(**{name: value}), None) != reference, name
+
+
 # --- the CLI under real signals -----------------------------------------------------------
 
 SLOW_SMOKE = {
@@ -188,3 +203,10 @@ def test_cli_training_killed_then_rerun_matches_unbroken_run(ears_table, tmp_pat
     assert not resume_folder(out).exists()
     assert not [p for p in tmp_path.iterdir() if ".tmp-" in p.name]
     assert np.isfinite(json.loads((out / "manifest.json").read_text())["training"]["final_loss"])
+
+
+def test_lv_training_time_says_when_it_spans_a_stop():
+    from medseg.cli.lv import training_time
+
+    assert training_time({"seconds": 12.34, "resumed_at_steps": []}) == "12.3 s"
+    assert training_time({"seconds": 1707.0, "resumed_at_steps": [251]}) == "1707.0 s of training over 2 runs (resumed at step 251)"

@@ -97,10 +97,19 @@ def run_train(args: argparse.Namespace) -> int:
     rows = read_cases_table(args.cases)
     _, summary = train(rows, config, out_dir=args.out, init=args.init, progress=not args.no_progress)
     logger.info(
-        "lv model %s (%s) trained on %d case(s) in %.1f s -> %s",
-        config.variant, f"depth {config.depth}", len(summary["cases"]), summary["seconds"], args.out,
+        "lv model %s (%s) trained on %d case(s) in %s -> %s",
+        config.variant, f"depth {config.depth}", len(summary["cases"]), training_time(summary), args.out,
     )
     return 0
+
+
+def training_time(summary: dict) -> str:
+    """Training seconds of a run summary, saying when they add up runs broken by a stop."""
+    resumed = summary.get("resumed_at_steps") or []
+    text = f"{summary['seconds']:.1f} s"
+    if resumed:
+        text += f" of training over {len(resumed) + 1} runs (resumed at step {', '.join(map(str, resumed))})"
+    return text
 
 
 def run_segment(args: argparse.Namespace) -> int:

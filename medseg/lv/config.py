@@ -10,6 +10,11 @@ from medseg.errors import ConfigError
 from medseg.lv.network import VARIANTS
 
 
+#: Settings read only when segmenting: changing them needs no retraining, and a stopped
+#: training resumes across a change of them.
+INFERENCE_ONLY_SETTINGS = ("context", "test_flips", "postprocess", "max_wall_mm", "max_offset_mm")
+
+
 @dataclass
 class LVConfig:
     """LV segmenter settings.

@@ -28,7 +28,7 @@ from medseg.checkpoint import (
 )
 from medseg.errors import InputRejected
 from medseg.lv.augment import CineAugment
-from medseg.lv.config import LVConfig
+from medseg.lv.config import INFERENCE_ONLY_SETTINGS, LVConfig
 from medseg.lv.dataset import IGNORE, CineSequence, load_training_sequences, sample_window
 from medseg.lv.partial_labels import NOT_CAVITY
 from medseg.metrics import MYOCARDIUM
@@ -257,14 +257,15 @@ def train(
 
 
 def training_fingerprint(rows: list[dict[str, str]], config: LVConfig, init: str | Path | None) -> str:
-    """Identifies a training run: settings that change the result, the cases, their files, the initial weights."""
+    """Identifies a training run: settings that change the weights, the cases, their files, the initial weights."""
     from medseg import __version__
     from medseg.provenance import file_sha256
 
     def digest(path: str | Path) -> str:
         return file_sha256(path) if Path(path).is_file() else str(path)
 
-    settings = {k: v for k, v in config.to_dict().items() if k not in ("threads", "checkpoint_every")}
+    skip = ("threads", "checkpoint_every", *INFERENCE_ONLY_SETTINGS)
+    settings = {k: v for k, v in config.to_dict().items() if k not in skip}
     files = [[row.get("case"), digest(row["image"]), digest(row["annotation"])] for row in rows]
     start = digest(Path(init) / "model.pt") if init else None
     return fingerprint("lv", __version__, settings, files, start)
