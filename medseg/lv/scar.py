@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from medseg.lv.dataset import IGNORE
+from medseg.lv.annotations import IGNORE
 from medseg.metrics import CAVITY, MYOCARDIUM
 
 

@@ -30,11 +30,11 @@ from medseg.errors import InputRejected
 from medseg.lv.augment import CineAugment
 from medseg.lv.config import INFERENCE_ONLY_SETTINGS, LVConfig
 from medseg.lv.dataset import IGNORE, CineSequence, load_training_sequences, sample_window
-from medseg.lv.partial_labels import NOT_CAVITY
-from medseg.metrics import MYOCARDIUM
 from medseg.lv.model_io import build_model, load_initial_weights, save_model
 from medseg.lv.network import CineSegNet
+from medseg.lv.partial_labels import NOT_CAVITY
 from medseg.lv.scar import SyntheticScar
+from medseg.metrics import MYOCARDIUM
 
 log = logging.getLogger(__name__)
 
@@ -57,10 +57,10 @@ class MaskedDiceCELoss(torch.nn.Module):
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Loss of (N, C, H, W) logits against (N, H, W) integer labels."""
-        exact = (target != IGNORE) & (target != NOT_CAVITY)
-        bounded = target == NOT_CAVITY
-        if not (exact.any() or bounded.any()):
+        if (target == IGNORE).all():
             return logits.sum() * 0.0
+        bounded = target == NOT_CAVITY
+        exact = (target != IGNORE) & ~bounded
         exact_target = torch.where(bounded, torch.full_like(target, IGNORE), target).long()
         if bounded.any():
             log_p = F.log_softmax(logits, dim=1)
