@@ -4,7 +4,9 @@ Prints the median end-to-end ``segment`` time (read NIfTI -> crop -> network -> 
 write outputs) for a synthetic study of 12 slices x 20 phases x 256² (target <= 10 s on 2
 threads), and the training throughput in frames per second.
 
-    python scripts/benchmark_lv.py [--threads 2] [--repeats 3] [--lv-config KEY=VALUE ...]
+    python scripts/benchmark_lv.py [--threads 2] [--repeats 3] [--device cpu] [--lv-config KEY=VALUE ...]
+
+``--device cuda`` gives the GPU figures (``--lv-config mixed_precision=true`` for autocast).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import numpy as np
 import SimpleITK as sitk
 import torch
 
+from medseg.device import describe_device, resolve_device
 from medseg.lv.config import LVConfig
 from medseg.lv.dataset import CineSequence
 from medseg.lv.model_io import build_model, save_model
@@ -52,9 +55,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--train-steps", type=int, default=5)
+    parser.add_argument("--device", default="cpu", help="cpu (the target's setting), cuda or cuda:N")
     parser.add_argument("--lv-config", nargs="*", default=[], metavar="KEY=VALUE", help="lv settings to override")
     args = parser.parse_args()
-    config = LVConfig(**{**parse_overrides(args.lv_config), "threads": args.threads})
+    config = LVConfig(**{**parse_overrides(args.lv_config), "threads": args.threads, "device": args.device})
+    device = resolve_device(config.device)
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -69,7 +74,7 @@ def main() -> None:
                 times.append(time.perf_counter() - start)
         print(
             f"segment 12x20x256^2, {config.variant}, depth {config.depth}, crop {config.crop_size} "
-            f"@ {config.pixel_spacing_mm} mm, {args.threads} threads: median {statistics.median(times):.2f} s "
+            f"@ {config.pixel_spacing_mm} mm, {args.threads} threads, {describe_device(device, config.mixed_precision)}: median {statistics.median(times):.2f} s "
             f"(target <= 10 s; runs {', '.join(f'{t:.2f}' for t in times)})"
         )
         rng = np.random.default_rng(0)
@@ -78,7 +83,7 @@ def main() -> None:
                          rng.integers(0, 3, (20, config.crop_size, config.crop_size)).astype(np.uint8))
             for z in range(4)
         ]
-        summary = fit(build_model(config), sequences, config.replace(iterations=args.train_steps), progress=False)
+        summary = fit(build_model(config).to(device), sequences, config.replace(iterations=args.train_steps), progress=False)
         print(
             f"training: {summary['frames_per_second']:.1f} frames/s "
             f"(batch {config.batch_size} x window {config.window}, {args.train_steps} steps in {summary['seconds']:.1f} s)"

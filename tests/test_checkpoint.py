@@ -51,14 +51,18 @@ def ear_cases():
     return [prepare_case(f"S{i}", f"C{i}", *synthetic_head(i, ears=k, spacing=(4.0, 4.0, 4.0)), SMOKE) for i, k in enumerate(kinds)]
 
 
-def test_ears_stop_and_resume_matches_unbroken_run(ear_cases, tmp_path):
+@pytest.mark.parametrize(
+    "device", ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU"))]
+)
+def test_ears_stop_and_resume_matches_unbroken_run(ear_cases, tmp_path, device):
     torch.set_num_threads(1)
-    unbroken, history = train_network(ear_cases, SMOKE, progress=False)
+    config = SMOKE.replace(device=device)
+    unbroken, history = train_network(ear_cases, config, progress=False)
     folder = tmp_path / "model.resume"
     with pytest.raises(TrainingInterrupted, match="run the same command again"):
-        train_network(ear_cases, SMOKE, progress=False, run=StopAt(folder, "fp", 0, stop_after=6))
+        train_network(ear_cases, config, progress=False, run=StopAt(folder, "fp", 0, stop_after=6))
     assert json.loads((folder / INFO_FILE).read_text())["step"] == 6
-    resumed, resumed_history = train_network(ear_cases, SMOKE, progress=False, run=ResumableRun(folder, "fp", 0))
+    resumed, resumed_history = train_network(ear_cases, config, progress=False, run=ResumableRun(folder, "fp", 0))
     assert_same_weights(unbroken.state_dict(), resumed.state_dict())
     assert resumed_history["mining_rounds"] == history["mining_rounds"]
     assert resumed_history["patches"] == history["patches"]
@@ -128,7 +132,9 @@ def test_lv_fingerprint_ignores_inference_only_settings(lv_cases):  # noqa: F811
     assert set(inference_changes) == set(INFERENCE_ONLY_SETTINGS)
     for name, value in inference_changes.items():
         assert training_fingerprint(rows, base.replace(**{name: value}), None) == reference, name
-    for name, value in {"iterations": 9, "bound_cavity_only": False, "aug_prob": 0.9}.items():
+    for name, value in {"threads": 3, "checkpoint_every": 7, "device": "cpu"}.items():
+        assert training_fingerprint(rows, base.replace(**{name: value}), None) == reference, name
+    for name, value in {"iterations": 9, "bound_cavity_only": False, "aug_prob": 0.9, "mixed_precision": True}.items():
         assert training_fingerprint(rows, base.replace(**{name: value}), None) != reference, name
 
 

@@ -99,3 +99,24 @@ def test_baseline_and_evaluate(study, tmp_path):
     assert set(summary["variants"]) == {"full", "baseline"}
     assert (tmp_path / "eval" / "ablation.tsv").read_text().splitlines()[1].startswith("full\t")
     assert len((tmp_path / "eval" / "per_case.tsv").read_text().splitlines()) == 5
+
+
+def test_detect_records_its_device(study):
+    out = study / "pred_cpu"
+    assert main(["-q", "ears", "detect", str(study / "c0.nii.gz"), "--model", str(study / "model"), "--out", str(out),
+                 "--device", "cpu"]) == 0
+    assert json.loads((out / "ears.json").read_text())["device"] == "cpu"
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="checks the message of a machine without a GPU")
+def test_a_gpu_that_is_not_there_is_named_and_nothing_is_written(study, tmp_path, capsys):
+    out = tmp_path / "pred"
+    assert main(["-q", "ears", "detect", str(study / "c0.nii.gz"), "--model", str(study / "model"), "--out", str(out),
+                 "--device", "cuda"]) == 2
+    assert "'cuda' asked for, but torch" in capsys.readouterr().err
+    assert not out.exists()
+    model = tmp_path / "model"
+    assert main(["-q", "ears", "train", "--cases", str(study / "cases.tsv"), "--config", str(study / "config.yaml"),
+                 "--out", str(model), "--device", "cuda"]) == 2
+    assert "sees no CUDA GPU" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())

@@ -8,7 +8,8 @@ from medseg.ears.train import PatchSampler, apply_variant, fit, heatmap_loss, pr
 from medseg.errors import ConfigError
 
 SMOKE = EarsConfig(spacing_mm=4.0, channels=(4, 8, 16), patch_size=24, batch_size=2, iterations=12,
-                   hard_negative_start=4, hard_negative_every=4, hard_negative_min_response=0.0, threads=1, seed=3)
+                   hard_negative_start=4, hard_negative_every=4, hard_negative_min_response=0.0, threads=1, seed=3,
+                   device="cpu")  # tests/test_cuda.py runs the GPU
 
 
 @pytest.fixture(scope="module")
@@ -80,3 +81,13 @@ def test_variants():
     assert apply_variant(SMOKE, "full") == SMOKE
     with pytest.raises(ConfigError):
         apply_variant(SMOKE, "nope")
+
+
+def test_mixed_precision_is_inert_on_cpu(cases):
+    torch.set_num_threads(1)
+    config = SMOKE.replace(device="cpu", iterations=6)
+    plain, history = train_network(cases, config, progress=False)
+    mixed, _ = train_network(cases, config.replace(mixed_precision=True), progress=False)
+    for (name, x), (_, y) in zip(plain.state_dict().items(), mixed.state_dict().items()):
+        assert torch.equal(x, y), name
+    assert history["device"] == "cpu"

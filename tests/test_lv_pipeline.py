@@ -23,6 +23,7 @@ from medseg.lv.train import MaskedDiceCELoss, train
 TINY = {
     "depth": 8, "base_channels": 4, "decoder_channels": 8, "crop_size": 32, "pixel_spacing_mm": 4.0,
     "window": 4, "context": 2, "batch_size": 2, "iterations": 6, "threads": 1,
+    "device": "cpu",  # bit-exact repeatability is a CPU claim; tests/test_cuda.py covers the GPU
 }
 
 
@@ -217,3 +218,34 @@ def test_segment_cli_takes_test_flips_from_the_command_line(cases, tmp_path):
     assert main(["lv", "segment", rows[2]["image"], "--model", str(model), "--out", str(out), "--test-flips", "3"]) == 0
     info = json.loads((out / "segment.json").read_text())
     assert info["inference"]["test_flips"] == 3
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message of a machine without a GPU")
+def test_a_gpu_that_is_not_there_is_named_and_nothing_is_written(cases, tmp_path, capsys):
+    root, rows, table, config = cases
+    model = tmp_path / "model"
+    assert main(["lv", "train", "--cases", str(table), "--config", str(config), "--out", str(model),
+                 "--device", "cuda", "--no-progress"]) == 2
+    assert "sees no CUDA GPU" in capsys.readouterr().err
+    assert not model.exists() and not list(tmp_path.iterdir())
+    save_model(model, __import__("medseg.lv.model_io", fromlist=["x"]).build_model(LVConfig(**TINY)), LVConfig(**TINY))
+    out = tmp_path / "seg"
+    assert main(["lv", "segment", rows[0]["image"], "--model", str(model), "--out", str(out), "--device", "cuda:0"]) == 2
+    assert "'cuda:0' asked for, but torch" in capsys.readouterr().err
+    assert not out.exists()
+    assert main(["lv", "segment", rows[0]["image"], "--model", str(model), "--out", str(out), "--device", "gpu"]) == 2
+    assert "auto, cpu, cuda or cuda:N" in capsys.readouterr().err
+
+
+def test_mixed_precision_is_inert_on_cpu_and_the_device_is_recorded(cases, tmp_path):
+    _, rows, _, _ = cases
+    config = LVConfig.from_config({"seed": 5, "lv": {**TINY, "device": "cpu"}})
+    plain, summary = train(rows, config, progress=False)
+    mixed, _ = train(rows, config.replace(mixed_precision=True), progress=False)
+    for (name, a), b in zip(plain.state_dict().items(), mixed.state_dict().values()):
+        assert torch.equal(a, b), name
+    assert summary["device"] == "cpu"
+    save_model(tmp_path / "m", plain, config, summary)
+    out = tmp_path / "seg"
+    assert main(["lv", "segment", rows[0]["image"], "--model", str(tmp_path / "m"), "--out", str(out), "--device", "cpu"]) == 0
+    assert json.loads((out / "segment.json").read_text())["inference"]["device"] == "cpu"

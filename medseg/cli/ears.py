@@ -9,6 +9,7 @@ from pathlib import Path
 from medseg.errors import ConfigError, ModelError
 
 DEFAULT_MODEL = Path("results/models/ears/final/full")
+DEVICE_HELP = "auto (a CUDA GPU when torch sees one, else the CPU), cpu, cuda or cuda:N (default: auto)"
 
 
 def register(subparsers: argparse._SubParsersAction, formatter_class: type) -> None:
@@ -36,6 +37,7 @@ def register(subparsers: argparse._SubParsersAction, formatter_class: type) -> N
     train.add_argument("--out", required=True, type=Path, help="model folder to write")
     train.add_argument("--variant", choices=["full", "no_fps"], default="full", help="no_fps = without false-positive suppression")
     train.add_argument("--threads", type=int, help="torch threads (default: ears.threads of the config)")
+    train.add_argument("--device", metavar="DEVICE", help="auto, cpu, cuda or cuda:N (default: ears.device of the config)")
     train.set_defaults(func=_train)
 
     detect = commands.add_parser(
@@ -51,6 +53,7 @@ def register(subparsers: argparse._SubParsersAction, formatter_class: type) -> N
     detect.add_argument("--out", required=True, type=Path, help="output folder")
     detect.add_argument("--no-shape-constraint", action="store_true", help="skip the shape constraint (ablation)")
     detect.add_argument("--threads", type=int, help="torch threads (default: the model's)")
+    detect.add_argument("--device", default="auto", metavar="DEVICE", help=DEVICE_HELP)
     detect.add_argument(
         "--ct-offset",
         choices=["reject", "correct"],
@@ -118,6 +121,7 @@ def register(subparsers: argparse._SubParsersAction, formatter_class: type) -> N
                       help="a CT stored with a +1024 CT-number offset: refuse it (default) or subtract the offset")
     real.add_argument("--match-radius-mm", type=float, default=15.0, help="a found ear this near an annotated one counts")
     real.add_argument("--name", help="label of the CT in the summary")
+    real.add_argument("--device", default="auto", metavar="DEVICE", help=DEVICE_HELP)
     real.set_defaults(func=_real_ct)
     parser.set_defaults(func=lambda args: (parser.print_help(), 2)[1])
 
@@ -135,6 +139,8 @@ def _train(args: argparse.Namespace) -> int:
     config = _config(args.config)
     if args.threads:
         config = config.replace(threads=args.threads)
+    if args.device:
+        config = config.replace(device=args.device)
     out = train(args.cases, config, args.out, variant=args.variant, progress=not getattr(args, "quiet", False))
     print(json.dumps({"model": str(out), "variant": args.variant}))
     return 0
@@ -157,7 +163,7 @@ def _detect(args: argparse.Namespace) -> int:
     _require_model(args.model)
     doc = detect_file(
         args.input, args.model, args.out, shape_constraint=not args.no_shape_constraint, threads=args.threads,
-        allow_offset=args.ct_offset == "correct",
+        allow_offset=args.ct_offset == "correct", device=args.device,
     )
     print(json.dumps({side: {"present": doc["ears"][side]["present"], "score": doc["ears"][side]["score"],
                              "position_lps": doc["ears"][side]["position_lps"]} for side in ("left", "right")}))
@@ -211,6 +217,7 @@ def _real_ct(args: argparse.Namespace) -> int:
     summary = check_real_ct(
         args.input, args.annotation, args.model, args.out, crops,
         allow_offset=args.ct_offset == "correct", match_radius_mm=args.match_radius_mm, name=args.name,
+        device=args.device,
     )
     print(json.dumps({"ok": summary["ok"], "full": {k: summary["full"][k] for k in ("expected_ears", "found_ears", "ok")},
                       "crops": {k: v.get("found_ears", v.get("skipped")) for k, v in summary["crops"].items()}}))

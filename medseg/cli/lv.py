@@ -48,6 +48,7 @@ def register(subparsers: argparse._SubParsersAction, formatter_class: type[argpa
     train.add_argument("--variant", choices=("multi_level", "one_level", "cnn"), default=None, help="override lv.variant")
     train.add_argument("--init", metavar="MODEL_DIR", default=None, help="initialise from this model folder")
     train.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: lv.threads)")
+    train.add_argument("--device", default=None, metavar="DEVICE", help="auto, cpu, cuda or cuda:N (default: lv.device)")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
     train.set_defaults(func=run_train)
 
@@ -59,6 +60,10 @@ def register(subparsers: argparse._SubParsersAction, formatter_class: type[argpa
     segment.add_argument("--model", default=str(DEFAULT_MODEL), metavar="MODEL_DIR", help="model folder")
     segment.add_argument("--out", required=True, metavar="OUT_DIR", help="output folder")
     segment.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    segment.add_argument(
+        "--device", default="auto", metavar="DEVICE",
+        help="auto (a CUDA GPU when torch sees one, else the CPU), cpu, cuda or cuda:N (default: auto)",
+    )
     segment.add_argument(
         "--test-flips",
         type=int,
@@ -93,6 +98,8 @@ def run_train(args: argparse.Namespace) -> int:
         if args.threads < 1:
             raise ConfigError("--threads must be at least 1")
         changes["threads"] = args.threads
+    if args.device:
+        changes["device"] = args.device
     config = config.replace(**changes)
     rows = read_cases_table(args.cases)
     _, summary = train(rows, config, out_dir=args.out, init=args.init, progress=not args.no_progress)
@@ -113,6 +120,7 @@ def training_time(summary: dict) -> str:
 
 
 def run_segment(args: argparse.Namespace) -> int:
+    from medseg.device import resolve_device
     from medseg.lv.model_io import load_model
     from medseg.lv.segment import segment_study
 
@@ -126,6 +134,8 @@ def run_segment(args: argparse.Namespace) -> int:
         )
         raise ModelError(f"model folder {model_dir} does not exist{hint}")
     model, config, manifest = load_model(model_dir)
+    config = config.replace(device=args.device)
+    resolve_device(config.device)  # a GPU that is not there fails before the study is read
     if args.threads:
         config = config.replace(threads=args.threads)
     if args.test_flips is not None:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Mapping
 from typing import Any
 
+from medseg.device import DEVICE_PATTERN
 from medseg.errors import ConfigError
 
 __all__ = ["EarsConfig", "from_config", "SMOKE_OVERRIDES"]
@@ -56,6 +58,10 @@ class EarsConfig:
         shape_max_angle_deg: lower bound on the accepted angle to the mean inter-ear direction.
         head_threshold_hu: HU above which a voxel counts as head when measuring lone ears.
         threads: torch threads used by training and detection.
+        device: where the network runs: ``auto`` (a CUDA GPU when torch sees one, else
+            the CPU), ``cpu``, ``cuda`` or ``cuda:N``.
+        mixed_precision: autocast on CUDA (bfloat16, or float16 with loss scaling); no
+            effect on CPU.
         checkpoint_every: training steps between resumable checkpoints (0: only when stopped).
     """
 
@@ -97,6 +103,8 @@ class EarsConfig:
     shape_max_angle_deg: float = 30.0
     head_threshold_hu: float = -300.0
     threads: int = 2
+    device: str = "auto"
+    mixed_precision: bool = False
     checkpoint_every: int = 100
 
     def __post_init__(self) -> None:
@@ -129,6 +137,8 @@ class EarsConfig:
             problems.append("threshold must lie in (0, 1) or be null")
         if not self.threshold_grid:
             problems.append("threshold_grid must not be empty")
+        if not re.match(DEVICE_PATTERN, str(self.device)):
+            problems.append(f"device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
         if problems:
             raise ConfigError("ears config: " + "; ".join(problems))
 
@@ -206,6 +216,10 @@ def _coerce(key: str, value: Any, default: Any) -> Any:
 
 
 def _scalar(key: str, value: Any, kind: type) -> Any:
+    if kind is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"ears config: {key} must be text, got {value!r}")
+        return value
     if kind is bool:
         if not isinstance(value, bool):
             raise ConfigError(f"ears config: {key} must be true or false, got {value!r}")

@@ -13,6 +13,7 @@ import SimpleITK as sitk
 import torch
 
 from medseg.checks import read_checked
+from medseg.device import describe_device, resolve_device
 from medseg.ears.decode import Candidate, Decision, decide
 from medseg.ears.model_io import EarsModel, load_model
 from medseg.ears.preprocess import Preprocessed, preprocess, to_input_grid
@@ -43,21 +44,31 @@ class Detection:
     threshold: float
     shape_constraint: bool
     seconds: dict[str, float]
+    device: str = "cpu"
 
 
-def detect(image: sitk.Image, model: EarsModel, shape_constraint: bool = True, threads: int | None = None) -> Detection:
+def detect(
+    image: sitk.Image, model: EarsModel, shape_constraint: bool = True, threads: int | None = None, device: str = "auto"
+) -> Detection:
     """Find the inner ears in a CT.
 
     Args:
         image: the CT in HU, any geometry.
-        model: a loaded model.
+        model: a loaded model (its network is moved to ``device``).
         shape_constraint: apply the shape prior (off = ablation).
         threads: torch threads (default: the model config's).
+        device: ``auto`` (a CUDA GPU when torch sees one, else the CPU), ``cpu``,
+            ``cuda`` or ``cuda:N``; the model's ``mixed_precision`` applies on CUDA.
 
     Returns:
         The :class:`Detection`.
+
+    Raises:
+        ConfigError: ``device`` names a GPU torch cannot see.
     """
     torch.set_num_threads(max(1, int(threads or model.config.threads)))
+    target = resolve_device(device)
+    model.network.to(target)
     t0 = time.perf_counter()
     config = model.config
     prep = preprocess(image, config.spacing_mm, config.hu_clip, config.stride)
@@ -67,7 +78,8 @@ def detect(image: sitk.Image, model: EarsModel, shape_constraint: bool = True, t
     threshold = model.threshold(shape_constraint)
     decision = decide(candidates, threshold, model.shape_prior if shape_constraint else None)
     t3 = time.perf_counter()
-    return Detection(decision, heatmaps, prep, threshold, shape_constraint, {"preprocess": t1 - t0, "network": t2 - t1, "decode": t3 - t2})
+    seconds = {"preprocess": t1 - t0, "network": t2 - t1, "decode": t3 - t2}
+    return Detection(decision, heatmaps, prep, threshold, shape_constraint, seconds, describe_device(target, config.mixed_precision))
 
 
 def _candidate_entry(candidate: Candidate, prep: Preprocessed) -> dict[str, Any]:
@@ -116,6 +128,7 @@ def detection_document(detection: Detection, source: str | None = None, model: E
         "points": {s: {"present": ears[s]["present"], "position": ears[s]["position_lps"]} for s in EAR_SIDES},
         "rejected": rejected,
         "decision": {"threshold": detection.threshold, "shape_constraint": detection.shape_constraint},
+        "device": detection.device,
         "seconds": {k: round(v, 3) for k, v in detection.seconds.items()},
     }
     if model is not None:
@@ -174,6 +187,7 @@ def detect_file(
     shape_constraint: bool = True,
     threads: int | None = None,
     allow_offset: bool = False,
+    device: str = "auto",
 ) -> dict[str, Any]:
     """Read a CT (file or DICOM folder), check it, detect the ears and write the prediction folder.
 
@@ -184,17 +198,20 @@ def detect_file(
         shape_constraint: apply the shape constraint.
         threads: torch threads (default: the model's).
         allow_offset: accept a CT stored with a +1024 CT-number offset (subtracted).
+        device: where the network runs (see :func:`detect`).
 
     Returns:
         The ``ears.json`` document.
 
     Raises:
         InputRejected: the input fails the CT checks (MR, constant, NaN, too large, ...).
+        ConfigError: ``device`` names a GPU torch cannot see.
     """
+    resolve_device(device)  # a GPU that is not there fails before the CT is read
     model = load_model(model_dir)
     t0 = time.perf_counter()
     image = read_checked(input_path, "ct", allow_offset=allow_offset)
     read_seconds = time.perf_counter() - t0
-    detection = detect(image, model, shape_constraint, threads)
+    detection = detect(image, model, shape_constraint, threads, device)
     detection.seconds["read"] = read_seconds
     return write_detection(detection, out_dir, str(input_path), model)

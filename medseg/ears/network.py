@@ -8,6 +8,7 @@ import numpy as np
 import torch
 from monai.networks.nets import UNet
 
+from medseg.device import autocast, module_device
 from medseg.ears.config import EarsConfig
 
 __all__ = ["architecture", "build_network", "network_from_architecture", "predict_volume"]
@@ -48,18 +49,21 @@ def build_network(config: EarsConfig) -> torch.nn.Module:
 
 
 @torch.no_grad()
-def predict_volume(model: torch.nn.Module, array: np.ndarray) -> np.ndarray:
-    """Run the network on a whole preprocessed volume.
+def predict_volume(model: torch.nn.Module, array: np.ndarray, mixed_precision: bool = False) -> np.ndarray:
+    """Run the network on a whole preprocessed volume, on the network's device.
 
     Args:
         model: the network (put in eval mode here).
         array: ``(C, X, Y, Z)`` network input (see
             :meth:`medseg.ears.preprocess.Preprocessed.network_input`), padded to the stride.
+        mixed_precision: autocast on CUDA.
 
     Returns:
         ``(2, X, Y, Z)`` ``float32`` heatmaps clipped to ``[0, 1]``.
     """
     model.eval()
-    x = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))[None]
-    y = model(x)[0].clamp_(0.0, 1.0)
-    return y.numpy()
+    device = module_device(model)
+    x = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))[None].to(device)
+    with autocast(device, mixed_precision):
+        y = model(x)[0]
+    return y.float().clamp_(0.0, 1.0).cpu().numpy()

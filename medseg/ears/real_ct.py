@@ -104,6 +104,7 @@ def check_real_ct(
     allow_offset: bool = False,
     match_radius_mm: float = 15.0,
     name: str | None = None,
+    device: str = "auto",
 ) -> dict[str, Any]:
     """Run a model on a real CT and on crops of it without ears; write the summary.
 
@@ -116,6 +117,7 @@ def check_real_ct(
         allow_offset: the CT is stored with a +1024 offset; subtract it.
         match_radius_mm: a found ear within this distance of an annotated one counts as found.
         name: label of the CT in the summary (default: the file name).
+        device: where the network runs (see :func:`medseg.ears.detect.detect`).
 
     Returns:
         The summary: per region what was found and whether it is what was expected.
@@ -131,7 +133,7 @@ def check_real_ct(
         "match_radius_mm": match_radius_mm,
     }
     with atomic_dir(out_dir) as folder:
-        document = write_detection(detect(image, model), folder / "full", str(Path(image_path).name), model)
+        document = write_detection(detect(image, model, device=device), folder / "full", str(Path(image_path).name), model)
         found = _found_ears(document)
         matches = match_unsided(annotated, [p for _, p, _ in found])
         near = sum(m["distance_mm"] is not None and m["distance_mm"] <= match_radius_mm for m in matches)
@@ -156,7 +158,7 @@ def check_real_ct(
                 entry.update({"ok": None, "skipped": "; ".join(verdict.reasons)})
                 summary["crops"][crop_name] = entry
                 continue
-            crop_doc = write_detection(detect(region, model), folder / "crops" / crop_name, f"{Path(image_path).name} [{crop_name}]", model)
+            crop_doc = write_detection(detect(region, model, device=device), folder / "crops" / crop_name, f"{Path(image_path).name} [{crop_name}]", model)
             crop_found = _found_ears(crop_doc)
             entry.update(
                 {

@@ -27,6 +27,7 @@ from medseg.checkpoint import (
     set_generator_state,
     training_state,
 )
+from medseg.device import autocast, describe_device, grad_scaler, resolve_device
 from medseg.ears.annotations import load_landmarks
 from medseg.ears.augment import PatchAugmenter
 from medseg.ears.config import EarsConfig
@@ -232,7 +233,9 @@ def train_network(
     """Train the network on patches of ``cases``.
 
     Deterministic on CPU for a given ``config.seed`` and thread count; a run resumed from
-    a checkpoint of ``run`` ends with the same weights as one never stopped.
+    a checkpoint of ``run`` ends with the same weights as one never stopped (on the same
+    device). Runs on ``config.device``, with autocast when ``config.mixed_precision`` is
+    set and that is a CUDA device.
 
     Args:
         cases: the training cases.
@@ -241,19 +244,25 @@ def train_network(
         run: checkpoints to resume from and save to (None: no checkpoints).
 
     Returns:
-        The trained network (eval mode) and a history (loss curve, mining rounds).
+        The trained network (eval mode, on the training device) and a history (loss
+        curve, mining rounds, device).
 
     Raises:
         TrainingInterrupted: SIGTERM/SIGINT arrived; the checkpoint was saved first.
     """
     torch.manual_seed(config.seed)
     torch.set_flush_denormal(True)
+    device = resolve_device(config.device)
+    if device.type == "cuda":
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
+    scaler = grad_scaler(device, config.mixed_precision)
     rng = np.random.default_rng(config.seed)
-    model = build_network(config)
+    model = build_network(config).to(device)
     optimiser = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=config.iterations, eta_min=0.05 * config.lr)
     sampler = PatchSampler(cases, config, rng)
     history: dict[str, Any] = {"loss": [], "mining_rounds": [], "patches": {"positive": 0, "hard_negative": 0, "background": 0}}
+    history["device"] = describe_device(device, config.mixed_precision)
     running = None
     first = 0
     saved = run.restore() if run is not None else None
@@ -261,7 +270,9 @@ def train_network(
         restore_training_state(saved, model, optimiser, scheduler)
         set_generator_state(rng, saved["numpy_rng"])
         sampler.pool.restore(json.loads(saved["pool"]))
-        history = json.loads(saved["history"])
+        history = {**json.loads(saved["history"]), "device": history["device"]}
+        if saved.get("scaler"):
+            scaler.load_state_dict(saved["scaler"])
         running = saved["running"]
         first = int(saved["step"]) + 1
         history.setdefault("resumed_at", []).append(first)
@@ -278,12 +289,16 @@ def train_network(
                 history["mining_rounds"].append({"step": step, "found": len(found), "pool": len(sampler.pool)})
             model.train()
             image, target, counts = sampler.batch()
+            image, target = image.to(device, non_blocking=True), target.to(device, non_blocking=True)
             for key, value in counts.items():
                 history["patches"][key] += value
             optimiser.zero_grad(set_to_none=True)
-            loss = heatmap_loss(model(image), target, config.foreground_weight, config.background_weight)
-            loss.backward()
-            optimiser.step()
+            with autocast(device, config.mixed_precision):
+                prediction = model(image)
+            loss = heatmap_loss(prediction.float(), target, config.foreground_weight, config.background_weight)
+            scaler.scale(loss).backward()
+            scaler.step(optimiser)
+            scaler.update()
             scheduler.step()
             value = float(loss.detach())
             running = value if running is None else 0.95 * running + 0.05 * value
@@ -300,6 +315,7 @@ def train_network(
                         numpy_rng=generator_state(rng),
                         pool=json.dumps(sampler.pool.state()),
                         history=json.dumps(history),
+                        scaler=scaler.state_dict(),
                         running=running,
                     ),
                 )
@@ -311,7 +327,7 @@ def mine_hard_negatives(model: torch.nn.Module, cases: Sequence[TrainingCase], c
     """Run the model on every training volume and collect its false peaks."""
     found = []
     for number, case in enumerate(cases):
-        heatmaps = predict_volume(model, case.prep.network_input())
+        heatmaps = predict_volume(model, case.prep.network_input(), config.mixed_precision)
         found.extend(
             mine_volume(
                 number,
@@ -329,7 +345,7 @@ def mine_hard_negatives(model: torch.nn.Module, cases: Sequence[TrainingCase], c
 
 def case_candidates(model: torch.nn.Module, case_prep: Preprocessed, config: EarsConfig) -> tuple[np.ndarray, dict[str, list[Candidate]]]:
     """Heatmaps and decoding candidates (with lateral depths) of one preprocessed volume."""
-    heatmaps = predict_volume(model, case_prep.network_input())
+    heatmaps = predict_volume(model, case_prep.network_input(), config.mixed_precision)
     threshold = head_threshold(config.head_threshold_hu, config.hu_clip)
     candidates = extract_candidates(
         heatmaps,
@@ -417,6 +433,7 @@ def fit(cases: Sequence[TrainingCase], config: EarsConfig, progress: bool = True
         "case_ids": [c.case for c in cases],
         "ears_per_case": counts,
         "seconds": round(time.perf_counter() - started, 1),
+        "device": history["device"],
         "final_loss": history["loss"][-1][1] if history["loss"] else None,
         "mining_rounds": history["mining_rounds"],
         "patches": history["patches"],
@@ -481,6 +498,6 @@ def training_fingerprint(rows: Sequence[dict[str, str]], config: EarsConfig, var
     from medseg import __version__
     from medseg.provenance import file_sha256
 
-    settings = {k: v for k, v in config.to_dict().items() if k not in ("threads", "checkpoint_every")}
+    settings = {k: v for k, v in config.to_dict().items() if k not in ("threads", "device", "checkpoint_every")}
     files = [[row["case"], file_sha256(row["image"]) if os.path.isfile(row["image"]) else row["image"], file_sha256(row["annotation"])] for row in rows]
     return fingerprint("ears", __version__, variant, settings, files)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from medseg.device import DEVICE_PATTERN
 from medseg.errors import ConfigError
 from medseg.lv.network import VARIANTS
 
@@ -68,6 +70,10 @@ class LVConfig:
             3 left-right, up-down and both (about 1 + n times the network time).
         init: model folder whose weights initialise training (pre-training), or null.
         threads: torch CPU threads.
+        device: where the network runs: ``auto`` (a CUDA GPU when torch sees one, else
+            the CPU), ``cpu``, ``cuda`` or ``cuda:N``.
+        mixed_precision: autocast on CUDA (bfloat16, or float16 with loss scaling); no
+            effect on CPU.
         seed: every random choice derives from it (the config's top-level ``seed``).
         checkpoint_every: training steps between resumable checkpoints (0: only when stopped).
     """
@@ -104,6 +110,8 @@ class LVConfig:
     test_flips: int = 0
     init: str | None = None
     threads: int = 2
+    device: str = "auto"
+    mixed_precision: bool = False
     seed: int = 0
     checkpoint_every: int = 25
 
@@ -135,6 +143,8 @@ class LVConfig:
             problems.append(f"lv.aug_scar_prob must lie in [0, 1], got {self.aug_scar_prob}")
         if len(self.aug_scar_signal) != 2 or not 0.0 < self.aug_scar_signal[0] <= self.aug_scar_signal[1]:
             problems.append(f"lv.aug_scar_signal must be a [low, high] pair with 0 < low <= high, got {self.aug_scar_signal}")
+        if not re.match(DEVICE_PATTERN, str(self.device)):
+            problems.append(f"lv.device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
         if problems:
             raise ConfigError("; ".join(problems))
 

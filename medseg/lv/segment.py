@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from medseg.device import autocast, describe_device, module_device, resolve_device
 from medseg.io.atomic import write_json, write_text
 from medseg.lv.config import LVConfig
 from medseg.lv.dataset import CineVolume, labels_to_image, read_volume, study_roi
@@ -32,37 +33,52 @@ def cyclic_pad(sequence: torch.Tensor, context: int) -> torch.Tensor:
 FLIP_VIEWS: dict[int, tuple[tuple[int, ...], ...]] = {0: ((),), 1: ((), (4,)), 3: ((), (4,), (3,), (3, 4))}
 
 
+#: Frames per forward pass by device type: on CPU one slice per pass is fastest (the
+#: activations stay in cache); a GPU takes a whole study at once.
+MAX_FRAMES = {"cpu": 32, "cuda": 1024}
+
+
 @torch.inference_mode()
-def predict_probabilities(model: CineSegNet, crops: np.ndarray, context: int, max_frames: int = 32, flips: int = 0) -> torch.Tensor:
-    """Class probabilities of cropped sequences.
+def predict_probabilities(
+    model: CineSegNet,
+    crops: np.ndarray,
+    context: int,
+    max_frames: int | None = None,
+    flips: int = 0,
+    mixed_precision: bool = False,
+) -> torch.Tensor:
+    """Class probabilities of cropped sequences, on the model's device.
 
     Each slice's cycle goes through the network whole; the ConvLSTMs see ``context``
     frames from the other end of the cycle on each side (the encoder runs once per frame).
-    As many slices as fit in ``max_frames`` frames share one forward pass (on CPU one
-    slice per pass is fastest: the activations stay in cache).
+    As many slices as fit in ``max_frames`` frames share one forward pass.
 
     Args:
         model: network in eval mode (ideally :func:`~medseg.lv.network.fold_batchnorm`-ed).
         crops: (slices, phases, S, S) normalised float32 crops.
         context: cyclic context frames on each side.
-        max_frames: frames per forward pass (at least one whole slice).
+        max_frames: frames per forward pass (at least one whole slice; default by device,
+            see :data:`MAX_FRAMES`).
         flips: mirrored views averaged with the plain one (0, 1 or 3; see :data:`FLIP_VIEWS`).
+        mixed_precision: autocast on CUDA.
 
     Returns:
-        (slices, phases, 3, S, S) probabilities.
+        (slices, phases, 3, S, S) float32 probabilities, on the CPU.
     """
+    device = module_device(model)
     phases = crops.shape[1]
     context = min(context, phases) if model.lstm_low is not None else 0
-    batch_slices = max(1, max_frames // phases)
+    batch_slices = max(1, (max_frames or MAX_FRAMES.get(device.type, 32)) // phases)
     views = FLIP_VIEWS[flips]
     x_all = torch.from_numpy(np.ascontiguousarray(crops, dtype=np.float32))[:, :, None]
     out = []
     for start in range(0, len(crops), batch_slices):
-        x = x_all[start : start + batch_slices]
-        total = torch.softmax(model(x, context), dim=2)
-        for dims in views[1:]:
-            total += torch.softmax(model(x.flip(dims), context), dim=2).flip(dims)
-        out.append(total / len(views) if len(views) > 1 else total)
+        x = x_all[start : start + batch_slices].to(device)
+        with autocast(device, mixed_precision):
+            total = torch.softmax(model(x, context).float(), dim=2)
+            for dims in views[1:]:
+                total += torch.softmax(model(x.flip(dims), context).float(), dim=2).flip(dims)
+        out.append((total / len(views) if len(views) > 1 else total).cpu())
     return out[0] if len(out) == 1 else torch.cat(out)
 
 
@@ -73,8 +89,8 @@ def segment_volume(
 
     Args:
         model: network (switched to eval mode; inference runs on a copy with BatchNorm
-            folded into the convolutions, in channels-last layout).
-        config: its settings (crop, context).
+            folded into the convolutions, on ``config.device``; channels-last on CPU).
+        config: its settings (crop, context, device, mixed precision).
         volume: the study.
         roi: crop to use; by default found from the image.
 
@@ -84,8 +100,10 @@ def segment_volume(
     torch.set_num_threads(config.threads)
     roi = roi or study_roi(volume, config)
     crops = np.stack([normalise_intensity(roi.crop(volume.frames[z])) for z in range(volume.frames.shape[0])])
-    fast = fold_batchnorm(model.eval()).to(memory_format=torch.channels_last)
-    probs = predict_probabilities(fast, crops, config.context, flips=config.test_flips)
+    device = resolve_device(config.device)
+    fast = fold_batchnorm(model.eval())
+    fast = fast.to(device) if device.type == "cuda" else fast.to(memory_format=torch.channels_last)
+    probs = predict_probabilities(fast, crops, config.context, flips=config.test_flips, mixed_precision=config.mixed_precision)
     labels = np.empty(volume.frames.shape, dtype=np.uint8)
     with torch.inference_mode():
         for z in range(probs.shape[0]):
@@ -141,6 +159,7 @@ def segment_study(
         "roi": {"centre_row_col": list(roi.centre), "spacing_mm": roi.spacing, "size": roi.size},
         "model": {"variant": config.variant, "training": (manifest or {}).get("training", {})},
         "inference": {
+            "device": describe_device(resolve_device(config.device), config.mixed_precision),
             "test_flips": config.test_flips,
             "postprocess": config.postprocess,
             "max_wall_mm": config.max_wall_mm,

@@ -26,6 +26,7 @@ from medseg.checkpoint import (
     set_generator_state,
     training_state,
 )
+from medseg.device import autocast, describe_device, grad_scaler, module_device, resolve_device
 from medseg.errors import InputRejected
 from medseg.lv.augment import CineAugment
 from medseg.lv.config import INFERENCE_ONLY_SETTINGS, LVConfig
@@ -128,10 +129,11 @@ def fit(
     """Train ``model`` in place.
 
     A run resumed from a checkpoint of ``run`` ends with the same weights as one never
-    stopped (same seed and thread count).
+    stopped (same seed, thread count and device). Training runs where ``model`` lies, with
+    autocast when ``config.mixed_precision`` is set and that is a CUDA device.
 
     Args:
-        model: the network.
+        model: the network (on its training device).
         sequences: labelled training sequences.
         config: LV settings (iterations, batch, window, learning rate, ...).
         progress: show a tqdm bar.
@@ -147,6 +149,8 @@ def fit(
     set_determinism(seed=config.seed)
     sampler = BatchSampler(sequences, config)
     loss_fn = MaskedDiceCELoss(config.dice_weight)
+    device = module_device(model)
+    scaler = grad_scaler(device, config.mixed_precision)
     optimiser = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     warmup = max(1, config.iterations // 20)
 
@@ -167,6 +171,8 @@ def fit(
         restore_training_state(saved, model, optimiser, scheduler)
         set_generator_state(sampler.rng, saved["numpy_rng"])
         sampler.augment.restore(saved["augment"])
+        if saved.get("scaler"):
+            scaler.load_state_dict(saved["scaler"])
         progress_state = json.loads(saved["progress"])
         losses, frames, seconds, resumed = progress_state["losses"], progress_state["frames"], progress_state["seconds"], progress_state["resumed"]
         first = int(saved["step"]) + 1
@@ -177,12 +183,16 @@ def fit(
     with run.signals() if run is not None else contextlib.nullcontext():
         for step in bar:
             images, labels = sampler()
-            logits = model(images)
-            loss = loss_fn(logits.flatten(0, 1), labels.flatten(0, 1))
+            images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
+            with autocast(device, config.mixed_precision):
+                logits = model(images)
+            loss = loss_fn(logits.float().flatten(0, 1), labels.flatten(0, 1))
             optimiser.zero_grad(set_to_none=True)
-            loss.backward()
+            scaler.scale(loss).backward()
+            scaler.unscale_(optimiser)
             torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-            optimiser.step()
+            scaler.step(optimiser)
+            scaler.update()
             scheduler.step()
             losses.append(loss.detach().item())
             frames += images.shape[0] * images.shape[1]
@@ -197,6 +207,7 @@ def fit(
                         scheduler,
                         numpy_rng=generator_state(sampler.rng),
                         augment=sampler.augment.state(),
+                        scaler=scaler.state_dict(),
                         progress=json.dumps({"losses": losses, "frames": frames, "seconds": elapsed, "resumed": resumed}),
                     ),
                 )
@@ -234,9 +245,11 @@ def train(
     """
     torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
+    device = resolve_device(config.device)
     sequences = load_training_sequences(rows, config)
     model = build_model(config)
     summary: dict[str, Any] = {
+        "device": describe_device(device, config.mixed_precision),
         "cases": sorted({s.case for s in sequences}),
         "subjects": sorted({s.subject for s in sequences}),
         "sequences": len(sequences),
@@ -245,7 +258,11 @@ def train(
     init = init or config.init
     if init:
         summary["init"] = {"from": str(init), **load_initial_weights(model, init)}
-    log.info("training %s on %d sequences (%d labelled frames)", config.variant, len(sequences), summary["labelled_frames"])
+    model.to(device)
+    log.info(
+        "training %s on %d sequences (%d labelled frames) on %s",
+        config.variant, len(sequences), summary["labelled_frames"], summary["device"],
+    )
     run = None
     if out_dir is not None:
         run = ResumableRun(resume_folder(out_dir), training_fingerprint(rows, config, init), config.checkpoint_every)
@@ -264,7 +281,7 @@ def training_fingerprint(rows: list[dict[str, str]], config: LVConfig, init: str
     def digest(path: str | Path) -> str:
         return file_sha256(path) if Path(path).is_file() else str(path)
 
-    skip = ("threads", "checkpoint_every", *INFERENCE_ONLY_SETTINGS)
+    skip = ("threads", "device", "checkpoint_every", *INFERENCE_ONLY_SETTINGS)
     settings = {k: v for k, v in config.to_dict().items() if k not in skip}
     files = [[row.get("case"), digest(row["image"]), digest(row["annotation"])] for row in rows]
     start = digest(Path(init) / "model.pt") if init else None

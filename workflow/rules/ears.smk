@@ -42,13 +42,14 @@ rule ears_detect:
         variant="full|no_fps|no_shape",
     params:
         flags=lambda wc: "--no-shape-constraint" if wc.variant == "no_shape" else "",
+        device=config["ears"].get("device", "auto"),
     threads: 1
     resources:
         mem_mb=config["resources"]["predict_mem_mb"],
         runtime=15,
     shell:
         "{MEDSEG} ears detect {input.ingest}/image.nii.gz --model {input.model} "
-        "--out {output} --threads {threads} {params.flags} > {log} 2>&1"
+        "--out {output} --threads {threads} --device {params.device} {params.flags} > {log} 2>&1"
 
 
 rule ears_baseline_train:
@@ -151,6 +152,7 @@ rule ears_real_ct:
         crops=lambda wc: " ".join(f"--crop {k}={v[0]}:{v[1]}" for k, v in REAL_CT[wc.name].get("crops", {}).items()),
         offset=lambda wc: REAL_CT[wc.name].get("ct_offset", "reject"),
         radius=lambda wc: REAL_CT[wc.name].get("match_radius_mm", 15),
+        device=config["ears"].get("device", "auto"),
     threads: 1
     resources:
         mem_mb=config["resources"]["predict_mem_mb"],
@@ -158,7 +160,7 @@ rule ears_real_ct:
     shell:
         "{MEDSEG} ears real-ct {input.image} --annotation {input.annotation} --model {input.model} "
         "--out {output} --name {wildcards.name} --ct-offset {params.offset} --match-radius-mm {params.radius} "
-        "{params.crops} > {log} 2>&1"
+        "--device {params.device} {params.crops} > {log} 2>&1"
 
 
 def ears_targets():

@@ -38,13 +38,15 @@ rule lv_segment:
         f"{LOGS}/lv/segment/{{variant}}/{{case}}.log",
     wildcard_constraints:
         variant="|".join(LV_VARIANTS),
+    params:
+        device=config["lv"].get("device", "auto"),
     threads: 1
     resources:
         mem_mb=config["resources"]["predict_mem_mb"],
         runtime=15,
     shell:
         "{MEDSEG} lv segment {input.ingest}/image.nii.gz --model {input.model} "
-        "--out {output} --threads {threads} > {log} 2>&1"
+        "--out {output} --threads {threads} --device {params.device} > {log} 2>&1"
 
 
 rule lv_prediction_table:
