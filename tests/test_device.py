@@ -79,3 +79,13 @@ def test_both_configs_check_the_device_name():
     with pytest.raises(ConfigError, match="lv.device"):
         LVConfig.from_config({"lv": {"device": "tpu"}})
     assert LVConfig.from_config({"lv": {"device": "cuda:1"}}).device == "cuda:1"
+
+
+def test_jobs_wait_passively_only_when_more_cores_are_asked_for_than_there_are():
+    from medseg.device import available_cpus, oversubscription_env
+
+    assert available_cpus() >= 1
+    assert oversubscription_env(8, cpus=2) == {"OMP_WAIT_POLICY": "PASSIVE"}
+    assert oversubscription_env(2, cpus=2) == {}
+    assert oversubscription_env(8, cpus=16) == {}
+    assert oversubscription_env(None, cpus=2) == {}

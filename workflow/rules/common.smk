@@ -1,7 +1,11 @@
 import json
+import os
 
 import yaml
 
+from snakemake.logging import logger
+
+from medseg.device import available_cpus, oversubscription_env
 from medseg.provenance import config_hash
 
 OUT = config["output_dir"]
@@ -35,6 +39,22 @@ def _write_resolved_config():
 
 
 _write_resolved_config()
+
+
+def _requested_cores():
+    try:
+        return int(workflow.cores)
+    except Exception:  # no --cores (a cluster executor, or a dry run without it)
+        return None
+
+
+for _name, _value in oversubscription_env(_requested_cores()).items():
+    if _name not in os.environ:
+        os.environ[_name] = _value
+        logger.info(
+            f"--cores {_requested_cores()} on {available_cpus()} CPU(s): jobs share them, "
+            f"so torch threads wait passively ({_name}={_value})"
+        )
 
 
 def train_resources(name):
