@@ -18,6 +18,7 @@ from medseg.errors import ConfigError
 
 __all__ = [
     "DEVICE_PATTERN",
+    "device_name_problem",
     "resolve_device",
     "autocast_dtype",
     "autocast",
@@ -32,6 +33,13 @@ __all__ = [
 DEVICE_PATTERN = r"^(auto|cpu|cuda(:[0-9]+)?)$"
 
 
+def device_name_problem(name: object, shown: object = None) -> str | None:
+    """Why ``name`` is not a ``device`` setting (quoting ``shown`` if given), or None."""
+    if re.match(DEVICE_PATTERN, str(name)):
+        return None
+    return f"device must be auto, cpu, cuda or cuda:N, got {name if shown is None else shown!r}"
+
+
 def resolve_device(requested: str) -> torch.device:
     """The torch device a ``device`` setting names.
 
@@ -39,8 +47,8 @@ def resolve_device(requested: str) -> torch.device:
         ConfigError: an unknown name, or a CUDA device torch cannot see.
     """
     name = str(requested).strip().lower()
-    if not re.match(DEVICE_PATTERN, name):
-        raise ConfigError(f"device must be auto, cpu, cuda or cuda:N, got {requested!r}")
+    if problem := device_name_problem(name, shown=requested):
+        raise ConfigError(problem)
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cpu":

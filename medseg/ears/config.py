@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Mapping
 from typing import Any
 
-from medseg.device import DEVICE_PATTERN
+from medseg.device import device_name_problem
 from medseg.errors import ConfigError
 
 __all__ = ["EarsConfig", "from_config", "SMOKE_OVERRIDES"]
@@ -137,8 +136,8 @@ class EarsConfig:
             problems.append("threshold must lie in (0, 1) or be null")
         if not self.threshold_grid:
             problems.append("threshold_grid must not be empty")
-        if not re.match(DEVICE_PATTERN, str(self.device)):
-            problems.append(f"device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
+        if problem := device_name_problem(self.device):
+            problems.append(problem)
         if problems:
             raise ConfigError("ears config: " + "; ".join(problems))
 

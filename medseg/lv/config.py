@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from medseg.device import DEVICE_PATTERN
+from medseg.device import device_name_problem
 from medseg.errors import ConfigError
 from medseg.lv.network import VARIANTS
 
@@ -143,8 +142,8 @@ class LVConfig:
             problems.append(f"lv.aug_scar_prob must lie in [0, 1], got {self.aug_scar_prob}")
         if len(self.aug_scar_signal) != 2 or not 0.0 < self.aug_scar_signal[0] <= self.aug_scar_signal[1]:
             problems.append(f"lv.aug_scar_signal must be a [low, high] pair with 0 < low <= high, got {self.aug_scar_signal}")
-        if not re.match(DEVICE_PATTERN, str(self.device)):
-            problems.append(f"lv.device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
+        if problem := device_name_problem(self.device):
+            problems.append("lv." + problem)
         if problems:
             raise ConfigError("; ".join(problems))
 
