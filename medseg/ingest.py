@@ -9,6 +9,7 @@ raised: the study goes on without it and the report lists it with its reason.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +21,7 @@ from medseg.checks import CheckResult, check_image
 from medseg.cohort import CohortCase
 from medseg.errors import MedsegError
 from medseg.io.atomic import atomic_dir, write_json
+from medseg.io.contours import SUNNYBROOK_ORIGIN
 from medseg.io.image import write_image
 from medseg.provenance import collect_provenance
 
@@ -74,7 +76,7 @@ def _ingest_ears(case: CohortCase, folder: Path, checks: dict[str, Any]) -> Chec
     return result
 
 
-def _ingest_lv(case: CohortCase, folder: Path, checks: dict[str, Any]) -> CheckResult:
+def _ingest_lv(case: CohortCase, folder: Path, checks: dict[str, Any], contour_origin: float) -> CheckResult:
     from medseg.io.cine import cine_to_image, read_cine
     from medseg.lv.annotations import convert_annotation
 
@@ -86,7 +88,7 @@ def _ingest_lv(case: CohortCase, folder: Path, checks: dict[str, Any]) -> CheckR
     write_image(image, folder / "image.nii.gz")
     if case.annotation is not None:
         with _annotation_step():
-            report = convert_annotation(case.annotation, study, folder / "labels.nii.gz")
+            report = convert_annotation(case.annotation, study, folder / "labels.nii.gz", contour_origin)
         usable = report.get("usable", {})
         if usable and not (usable.get("endo") or usable.get("epi")):
             reasons = sorted({r for frame in report.get("frames", []) for r in frame.get("reasons", [])} | set(report.get("study_reasons", [])))
@@ -109,7 +111,8 @@ def ingest_case(case: CohortCase, out_dir: str | Path, config: dict[str, Any] | 
     """
     config = config or {}
     checks = config.get("checks", {})
-    ingest = {"ears": _ingest_ears, "lv": _ingest_lv}[case.task]
+    contour_origin = config.get("cohort", {}).get("contour_origin_px", SUNNYBROOK_ORIGIN)
+    ingest = {"ears": _ingest_ears, "lv": functools.partial(_ingest_lv, contour_origin=contour_origin)}[case.task]
     with atomic_dir(out_dir) as folder:
         try:
             result = ingest(case, folder, checks)

@@ -64,3 +64,12 @@ def test_sunnybrook_contours_read():
     assert len(result.endo) == 18 and len(result.epi) == 9
     for instance, epi in result.epi.items():
         assert contours.polygon_area(epi) > contours.polygon_area(result.endo[instance])
+
+
+def test_origin_is_subtracted_on_reading(tmp_path):
+    path = tmp_path / "IM-0001-0001-icontour-manual.txt"
+    write_contour(path, circle(40, 30, 5))
+    raw = contours.read_contour_file(path)
+    np.testing.assert_allclose(contours.read_contour_file(path, origin=1.0), raw - 1.0)
+    folder = contours.read_contour_folder(tmp_path, origin=contours.SUNNYBROOK_ORIGIN)
+    np.testing.assert_allclose(folder.endo[1], raw - contours.SUNNYBROOK_ORIGIN)

@@ -112,3 +112,39 @@ def test_sunnybrook_hf_i_6_epicardium_caught(tmp_path):
     labels, check = contours_to_labels(SUNNYBROOK / "contourfiles" / "SC-HF-I-6", s)
     assert check.study_reasons and not check.usable("epi") and len(check.usable("endo")) == 22
     assert 1 not in np.unique(labels) and 2 in np.unique(labels)
+
+
+def test_contour_origin_shifts_the_labels(tmp_path):
+    write(tmp_path, 1, "i", circle(30, 32, 8))
+    zero, _ = contours_to_labels(tmp_path, study(), contour_origin=0.0)
+    one, _ = contours_to_labels(tmp_path, study(), contour_origin=1.0)
+    np.testing.assert_array_equal(one[0, 0, :-1, :-1] == 2, zero[0, 0, 1:, 1:] == 2)
+
+
+def _endocardial_contrast(labels: np.ndarray, frames: np.ndarray) -> float:
+    """Blood-to-wall contrast across the endocardial contour, summed over the labelled frames."""
+    from scipy import ndimage
+
+    total = 0.0
+    for index in zip(*np.nonzero((labels == 2).any(axis=(2, 3)))):
+        cavity, image = labels[index] == 2, frames[index].astype(np.float64)
+        inner = cavity & ~ndimage.binary_erosion(cavity, iterations=2)
+        outer = ndimage.binary_dilation(cavity, iterations=2) & ~cavity
+        total += (image[inner].mean() - image[outer].mean()) / image[cavity].mean()
+    return total
+
+
+@pytest.mark.skipif(not SUNNYBROOK.is_dir(), reason="Sunnybrook data not present beside the project")
+def test_sunnybrook_contours_fit_the_image_best_read_one_based():
+    from medseg.io.cine import read_cine
+    from medseg.io.contours import SUNNYBROOK_ORIGIN
+
+    contrast = {0.0: 0.0, SUNNYBROOK_ORIGIN: 0.0, 2.0: 0.0}
+    for patient, original in [("SCD0000101", "SC-HF-I-1"), ("SCD0000201", "SC-HF-I-2"), ("SCD0000301", "SC-HF-I-4"),
+                              ("SCD0000501", "SC-HF-I-6")]:
+        s = read_cine(SUNNYBROOK / "dicoms" / patient)
+        for origin in contrast:
+            labels, _ = contours_to_labels(SUNNYBROOK / "contourfiles" / original, s, contour_origin=origin)
+            contrast[origin] += _endocardial_contrast(labels, np.asarray(s.frames))
+    assert contrast[SUNNYBROOK_ORIGIN] > 1.05 * contrast[0.0]
+    assert contrast[SUNNYBROOK_ORIGIN] > contrast[2.0]

@@ -15,23 +15,26 @@ import numpy as np
 
 from medseg.errors import ImageReadError
 from medseg.io.atomic import write_json
-from medseg.io.contours import instance_index, polygon_to_mask, read_contour_folder
+from medseg.io.contours import SUNNYBROOK_ORIGIN, instance_index, polygon_to_mask, read_contour_folder
 from medseg.lv.label_check import LabelCheck, check_contours, check_label_array
 
 IGNORE = 255
 
 
-def contours_to_labels(contour_folder: str | Path, study: Any) -> tuple[np.ndarray, LabelCheck]:
+def contours_to_labels(
+    contour_folder: str | Path, study: Any, contour_origin: float = SUNNYBROOK_ORIGIN
+) -> tuple[np.ndarray, LabelCheck]:
     """Rasterise a Sunnybrook contour folder on the grid of a cine study.
 
     Args:
         contour_folder: folder of ``IM-0001-<nnnn>-[io]contour-manual.txt`` files.
         study: a ``CineStudy`` (frames, pixel_spacing, instance_numbers).
+        contour_origin: coordinate of the first pixel's centre in the files.
 
     Returns:
         ``(labels (slices, phases, rows, cols) uint8, label check)``.
     """
-    contours = read_contour_folder(contour_folder)
+    contours = read_contour_folder(contour_folder, contour_origin)
     frames = np.asarray(study.frames)
     shape = frames.shape[-2:]
     check = check_contours(contours, instance_index(study.instance_numbers), shape, study.pixel_spacing)
@@ -49,7 +52,9 @@ def contours_to_labels(contour_folder: str | Path, study: Any) -> tuple[np.ndarr
     return labels, check
 
 
-def convert_annotation(annotation_path: str | Path, study: Any, out_path: str | Path) -> dict[str, Any]:
+def convert_annotation(
+    annotation_path: str | Path, study: Any, out_path: str | Path, contour_origin: float = SUNNYBROOK_ORIGIN
+) -> dict[str, Any]:
     """Write the 4D label image of a study's annotation and ``label_check.json`` beside it.
 
     Args:
@@ -57,6 +62,7 @@ def convert_annotation(annotation_path: str | Path, study: Any, out_path: str | 
             the study's grid with values 0/1/2/255.
         study: the ``CineStudy`` the annotation belongs to.
         out_path: the label image to write (``labels.nii.gz``).
+        contour_origin: coordinate of the first pixel's centre in contour files.
 
     Returns:
         The ``label_check.json`` content.
@@ -73,7 +79,7 @@ def convert_annotation(annotation_path: str | Path, study: Any, out_path: str | 
     if not annotation_path.exists():
         raise ImageReadError(f"{annotation_path}: annotation not found")
     if annotation_path.is_dir():
-        labels, check = contours_to_labels(annotation_path, study)
+        labels, check = contours_to_labels(annotation_path, study, contour_origin)
     else:
         image = read_image(annotation_path)
         array = sitk.GetArrayFromImage(image)
@@ -91,5 +97,7 @@ def convert_annotation(annotation_path: str | Path, study: Any, out_path: str | 
     out.CopyInformation(reference)
     write_image(out, out_path)
     report = {"annotation": str(annotation_path), **check.to_dict()}
+    if annotation_path.is_dir():
+        report["contour_origin_px"] = float(contour_origin)
     write_json(out_path.parent / "label_check.json", report)
     return report
