@@ -9,7 +9,7 @@ from medseg.errors import ConfigError
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.parametrize("name", ["demo", "smoke", "sunnybrook"])
+@pytest.mark.parametrize("name", sorted(path.stem for path in (ROOT / "configs").glob("*.yaml")))
 def test_shipped_configs_validate_and_get_defaults(name):
     config = load_config(ROOT / "configs" / f"{name}.yaml")
     assert config["splits"]["scheme"] == "loso"
