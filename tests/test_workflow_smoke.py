@@ -43,14 +43,15 @@ def _smoke_config(tmp_path: Path, **overrides) -> Path:
     return path
 
 
-def _run_snakemake(config: Path, workdir: Path) -> subprocess.CompletedProcess:
+def _run_snakemake(config: Path, workdir: Path, *extra: str) -> subprocess.CompletedProcess:
     command = SNAKEMAKE + [
         "--snakefile", str(ROOT / "Snakefile"),
         "--directory", str(workdir),
-        "--configfile", str(config),
         "--cores", "2",
         "--keep-going",
         "--workflow-profile", str(ROOT / "workflow" / "profiles" / "default"),
+        *extra,
+        "--configfile", str(config),
     ]
     env = {**os.environ, "PYTHONHASHSEED": "0"}
     return subprocess.run(command, capture_output=True, text=True, env=env, timeout=1800)
@@ -204,6 +205,41 @@ def test_no_patient_identifier_in_any_output(smoke_study):
         data = path.read_bytes()
         leaks += [f"{path}: {value}" for value in IDENTIFIERS.values() if value.encode() in data]
     assert not leaks, leaks
+
+
+def _planned_jobs(config: dict, workdir: Path) -> dict[str, int]:
+    """Jobs per rule that a dry run of the study with this config would run."""
+    path = workdir / "config_planned.yaml"
+    path.write_text(yaml.safe_dump(config))
+    run = _run_snakemake(path, workdir, "--dry-run")
+    assert run.returncode == 0, run.stderr[-4000:]
+    text = run.stdout + run.stderr
+    if "Job stats:" not in text:
+        assert "Nothing to be done" in text, text[-4000:]
+        return {}
+    table = text.split("Job stats:", 1)[1].split("\ntotal", 1)[0]
+    return {row[0]: int(row[1]) for row in map(str.split, table.splitlines()) if len(row) == 2 and row[1].isdigit()}
+
+
+def test_edited_settings_rerun_the_jobs_that_read_them(smoke_study):
+    """A setting edited in the config reruns the jobs that read it, and no other training or ingest."""
+    results, run = smoke_study
+    assert run.returncode == 0, run.stderr[-4000:]
+    workdir = results.parent
+    original = yaml.safe_load((workdir / "config.yaml").read_text())
+    upstream = {"ingest", "ears_train", "ears_baseline_train", "lv_train"}
+    try:
+        assert not upstream & set(_planned_jobs(original, workdir))
+        lv = _planned_jobs({**original, "lv": {**original["lv"], "iterations": original["lv"]["iterations"] + 1}}, workdir)
+        assert lv.get("lv_train") and lv.get("lv_evaluate") and not {"ingest", "ears_train", "ears_baseline_train"} & set(lv)
+        ears = _planned_jobs({**original, "ears": {**original["ears"], "iterations": original["ears"]["iterations"] + 1}}, workdir)
+        assert ears.get("ears_train") and ears.get("ears_baseline_train") and not {"ingest", "lv_train"} & set(ears)
+        checks = _planned_jobs({**original, "checks": {**original.get("checks", {}), "min_fov_mm": 31}}, workdir)
+        assert checks.get("ingest")
+        reseeded = _planned_jobs({**original, "seed": original["seed"] + 1}, workdir)
+        assert reseeded.get("ears_train") and reseeded.get("lv_train")
+    finally:
+        _planned_jobs(original, workdir)  # the resolved config file back as the study run wrote it
 
 
 def test_ratings_file_is_folded_into_the_study_page(smoke_study, tmp_path):

@@ -16,6 +16,7 @@ checkpoint demo_cohort:
         f"{LOGS}/cohort/demo.log",
     params:
         tasks=" ".join(TASKS),
+        settings=settings("seed", "cohort.demo"),
     threads: 1
     resources:
         mem_mb=3000,
@@ -64,6 +65,7 @@ checkpoint ingest:
         task="ears|lv",
     params:
         case=lambda wc: cohort_case(wc.task, wc.case),
+        settings=settings("checks", "cohort.contour_origin_px"),
     threads: 1
     resources:
         mem_mb=config["resources"]["predict_mem_mb"],

@@ -57,8 +57,18 @@ for _name, _value in oversubscription_env(_requested_cores()).items():
         )
 
 
-def train_resources(name):
-    return dict(
-        mem_mb=config["resources"]["train_mem_mb"],
-        runtime=120,
-    )
+def settings(*keys):
+    """The named config entries (dotted paths) as canonical JSON, for a rule's params.
+
+    Snakemake reruns a job whose params changed since its outputs were made, so a rule
+    that reads these entries from the config file reruns when they are edited, and only
+    then.
+    """
+    chosen = {}
+    for key in keys:
+        value = config
+        for part in key.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        chosen[key] = value
+    return json.dumps(chosen, sort_keys=True)
+

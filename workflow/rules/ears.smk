@@ -15,6 +15,8 @@ rule ears_train:
         f"{OUT}/benchmarks/ears/train/{{fold}}/{{variant}}.tsv"
     wildcard_constraints:
         variant="full|no_fps",
+    params:
+        settings=settings("seed", "ears"),
     threads: config["resources"]["train_threads"]
     resources:
         mem_mb=config["resources"]["train_mem_mb"],
@@ -59,6 +61,8 @@ rule ears_baseline_train:
         directory(f"{OUT}/models/ears/{{fold}}/baseline"),
     log:
         f"{LOGS}/ears/train/{{fold}}/baseline.log",
+    params:
+        settings=settings("seed", "ears"),
     threads: 1
     resources:
         mem_mb=config["resources"]["train_mem_mb"],

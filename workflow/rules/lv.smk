@@ -14,6 +14,8 @@ rule lv_train:
         f"{OUT}/benchmarks/lv/train/{{fold}}/{{variant}}.tsv"
     wildcard_constraints:
         variant="|".join(LV_VARIANTS),
+    params:
+        settings=settings("seed", "lv"),
     threads: config["resources"]["train_threads"]
     resources:
         mem_mb=config["resources"]["train_mem_mb"],

@@ -71,13 +71,16 @@ rule qa_case:
     wildcard_constraints:
         task="ears|lv",
     params:
+        # From the wildcards, not the input: while an ingest checkpoint is due to rerun,
+        # Snakemake formats this command with placeholder inputs.
+        ingest=lambda wc: f"{OUT}/ingest/{wc.task}/{wc.case}",
         prediction=lambda wc, input: f"--prediction {input.prediction}" if "prediction" in input.keys() else "",
         neighbours=qa_neighbours,
     resources:
         mem_mb=2000,
         runtime=10,
     shell:
-        "{MEDSEG} qa case --task {wildcards.task} --ingest {input.ingest} {params.prediction} "
+        "{MEDSEG} qa case --task {wildcards.task} --ingest {params.ingest} {params.prediction} "
         "--index ../index.html {params.neighbours} --out {output} > {log} 2>&1"
 
 
