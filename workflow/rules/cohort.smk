@@ -75,8 +75,12 @@ checkpoint ingest:
         "--config {CONFIG_FILE} --out {output} > {log} 2>&1"
 
 
+def ingest_dir(task, case_id):
+    return f"{OUT}/ingest/{task}/{case_id}"
+
+
 def ingest_dirs(task):
-    return [f"{OUT}/ingest/{task}/{case.case}" for case in cohort_cases(task)]
+    return [ingest_dir(task, case.case) for case in cohort_cases(task)]
 
 
 def check_verdict(task, case_id):

@@ -71,4 +71,3 @@ def settings(*keys):
             value = value.get(part) if isinstance(value, dict) else None
         chosen[key] = value
     return json.dumps(chosen, sort_keys=True)
-

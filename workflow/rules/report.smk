@@ -55,7 +55,7 @@ def qa_neighbours(wildcards):
 
 
 def qa_case_inputs(wildcards):
-    inputs = {"ingest": f"{OUT}/ingest/{wildcards.task}/{wildcards.case}"}
+    inputs = {"ingest": ingest_dir(wildcards.task, wildcards.case)}
     if check_verdict(wildcards.task, wildcards.case)["status"] == "accepted":
         inputs["prediction"] = f"{OUT}/predictions/{wildcards.task}/{QA_VARIANT[wildcards.task]}/{wildcards.case}"
     return inputs
@@ -73,7 +73,7 @@ rule qa_case:
     params:
         # From the wildcards, not the input: while an ingest checkpoint is due to rerun,
         # Snakemake formats this command with placeholder inputs.
-        ingest=lambda wc: f"{OUT}/ingest/{wc.task}/{wc.case}",
+        ingest=lambda wc: ingest_dir(wc.task, wc.case),
         prediction=lambda wc, input: f"--prediction {input.prediction}" if "prediction" in input.keys() else "",
         neighbours=qa_neighbours,
     resources:
