@@ -242,6 +242,20 @@ def test_edited_settings_rerun_the_jobs_that_read_them(smoke_study):
         _planned_jobs(original, workdir)  # the resolved config file back as the study run wrote it
 
 
+def test_missing_init_model_is_named_before_anything_runs(tmp_path):
+    """A pre-trained model named by lv.init that does not exist stops the run with one clear message."""
+    config = yaml.safe_load(_smoke_config(tmp_path).read_text())
+    missing = tmp_path / "no_such_run" / "models" / "lv" / "final" / "multi_level"
+    path = tmp_path / "config_init.yaml"
+    path.write_text(yaml.safe_dump({**config, "lv": {**config["lv"], "init": str(missing)}}))
+    run = _run_snakemake(path, tmp_path, "--dry-run")
+    text = run.stdout + run.stderr
+    assert run.returncode != 0
+    assert f"lv.init names the model folder '{missing}', which does not exist" in text
+    assert "Traceback" not in text
+    assert not (tmp_path / "results" / "models").exists() and not (tmp_path / "results" / "cohort").exists()
+
+
 def test_ratings_file_is_folded_into_the_study_page(smoke_study, tmp_path):
     """A reviewer's downloaded ratings, named in the config, appear on the next run's study page."""
     results, run = smoke_study

@@ -1,11 +1,26 @@
 # LV myocardium segmenter: one training job per fold and variant (the ablation), every
 # subject segmented by the models that never saw it, then one evaluation.
 
+from snakemake.exceptions import WorkflowError
+
+
+def lv_init_model():
+    """The pre-trained model named by lv.init ([] if none); it must exist before the run."""
+    init = config["lv"].get("init")
+    if not init:
+        return []
+    if "lv" in TASKS and not Path(init).exists():
+        raise WorkflowError(
+            f"lv.init names the model folder {init!r}, which does not exist. Train it first "
+            "(the header of this config names the run that makes it) or set lv.init to null."
+        )
+    return init
+
 
 rule lv_train:
     input:
         table=f"{OUT}/lv/folds/{{fold}}/train.tsv",
-        init=config["lv"].get("init") or [],  # a pre-trained model (lv.init) must exist first
+        init=lv_init_model(),
     output:
         directory(f"{OUT}/models/lv/{{fold}}/{{variant}}"),
     log:
