@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from medseg.errors import MedsegError
+from medseg.errors import InputRejected, MedsegError
 from medseg.io.atomic import atomic_path
 from medseg.splits import read_splits
 
@@ -28,6 +30,49 @@ class IngestedCase:
     subject: str
     image: Path
     annotation: Path | None
+
+
+def read_stage_table(
+    path: str | os.PathLike[str],
+    columns: Sequence[str],
+    path_columns: Sequence[str] = (),
+    *,
+    required: Sequence[str] = (),
+    allow_empty: bool = False,
+) -> list[dict[str, str]]:
+    """Rows of a TSV table that one stage writes for the next; blank rows are skipped.
+
+    Args:
+        path: the table.
+        columns: the columns it must have (others are kept).
+        path_columns: columns holding paths; relative ones are resolved against the
+            table's folder, empty cells stay empty.
+        required: columns that must not be empty in any row.
+        allow_empty: accept a table with a header and no rows.
+
+    Raises:
+        InputRejected: the file is missing, lacks a column, has an empty required cell,
+            or has no rows (unless ``allow_empty``).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputRejected(f"{path}: no such table")
+    with path.open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle, delimiter="\t")
+        missing = [column for column in columns if column not in (reader.fieldnames or [])]
+        if missing:
+            raise InputRejected(f"{path}: missing column(s) {', '.join(missing)} (need {', '.join(columns)})")
+        rows = [dict(row) for row in reader if any((value or "").strip() for value in row.values())]
+    if not rows and not allow_empty:
+        raise InputRejected(f"{path}: the table has no rows")
+    for row in rows:
+        for key in required:
+            if not (row.get(key) or "").strip():
+                raise InputRejected(f"{path}: case {row.get('case')!r} has no {key}")
+        for key in path_columns:
+            value = (row.get(key) or "").strip()
+            row[key] = str((path.parent / value).resolve()) if value and not os.path.isabs(value) else value
+    return rows
 
 
 def accepted_cases(ingest_root: str | Path) -> list[IngestedCase]:

@@ -10,7 +10,7 @@ import pytest
 import SimpleITK as sitk
 
 from medseg.errors import ImageReadError
-from medseg.io.cine import cine_to_image, image_to_cine, read_cine, read_cine_dicom
+from medseg.io.cine import cine_to_image, image_to_cine, read_cine, read_cine_array, read_cine_dicom
 from medseg.io.dicom_write import write_cine_dicom
 from medseg.io.image import write_image
 
@@ -156,3 +156,16 @@ def test_sunnybrook_groups_into_slices_by_20_phases(patient):
         assert study.source_files[s][p].name == f"{number}.dcm"
     image = cine_to_image(study)
     assert image.GetSize() == (256, 256, study.num_slices, 20)
+
+
+def test_cine_array_keeps_the_label_type_and_layout(tmp_path):
+    labels = np.zeros((4, 3, 6, 5), dtype=np.uint8)  # (phases, slices, rows, cols) as SimpleITK holds a 4D image
+    labels[2, 1, 3, 4] = 2
+    image = sitk.GetImageFromArray(labels, isVector=False)
+    image.SetSpacing((1.5, 1.25, 8.0, 30.0))
+    array, spacing = read_cine_array(write_image(image, tmp_path / "labels.nii.gz"))
+    assert array.dtype == np.uint8 and array.shape == (3, 4, 6, 5) and array[1, 2, 3, 4] == 2
+    assert spacing == (1.25, 1.5)
+    flat = sitk.GetImageFromArray(np.zeros((6, 5), dtype=np.uint8))
+    with pytest.raises(ImageReadError, match="expected a 4D"):
+        read_cine_array(write_image(flat, tmp_path / "flat.nii.gz"))

@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 
 from medseg.cli.main import main
-from medseg.errors import MedsegError
-from medseg.tables import accepted_cases, write_prediction_table, write_training_table
+from medseg.errors import InputRejected, MedsegError
+from medseg.tables import accepted_cases, read_stage_table, write_prediction_table, write_training_table
 
 
 def _case(root: Path, case: str, subject: str, status: str = "accepted", annotated: bool = True) -> None:
@@ -98,3 +98,36 @@ def test_cli_table_train(study, tmp_path, capsys):
     code = main(["table", "train", "--splits", str(splits), "--fold", "nope", "--ingest-root", str(ingest), "--out", str(tmp_path / "x.tsv")])
     assert code == 2
     assert "fold 'nope' is not in" in capsys.readouterr().err
+
+
+def test_stage_table_resolves_paths_against_its_folder(tmp_path: Path) -> None:
+    table = tmp_path / "sub" / "t.tsv"
+    table.parent.mkdir()
+    table.write_text("case\timage\textra\nc1\tdata/c1.nii.gz\tx\n\t\t\nc2\t/abs/c2.nii.gz\ty\nc3\t\tz\n")
+    rows = read_stage_table(table, ["case", "image"], ["image"])
+    assert [r["case"] for r in rows] == ["c1", "c2", "c3"]  # the blank row is skipped
+    assert rows[0]["image"] == str((table.parent / "data" / "c1.nii.gz").resolve())
+    assert rows[1]["image"] == "/abs/c2.nii.gz" and rows[2]["image"] == "" and rows[0]["extra"] == "x"
+
+
+@pytest.mark.parametrize(
+    "text, kwargs, message",
+    [
+        (None, {}, "no such table"),
+        ("case\n", {}, r"missing column\(s\) image \(need case, image\)"),
+        ("case\timage\n", {}, "the table has no rows"),
+        ("case\timage\nc1\t\n", {"required": ["image"]}, "case 'c1' has no image"),
+    ],
+)
+def test_stage_table_names_what_is_wrong(tmp_path: Path, text, kwargs, message) -> None:
+    table = tmp_path / "t.tsv"
+    if text is not None:
+        table.write_text(text)
+    with pytest.raises(InputRejected, match=message) as error:
+        read_stage_table(table, ["case", "image"], ["image"], **kwargs)
+    assert str(table) in str(error.value)
+
+
+def test_stage_table_may_be_empty_when_allowed(tmp_path: Path) -> None:
+    (tmp_path / "t.tsv").write_text("case\timage\n")
+    assert read_stage_table(tmp_path / "t.tsv", ["case", "image"], allow_empty=True) == []

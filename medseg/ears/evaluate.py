@@ -13,8 +13,8 @@ import numpy as np
 
 from medseg.ears.annotations import load_landmarks
 from medseg.ears.targets import EAR_SIDES
-from medseg.errors import InputRejected
 from medseg.io.atomic import write_json, write_text
+from medseg.tables import read_stage_table
 
 __all__ = ["compare_case", "summarise", "evaluate_table", "read_prediction_table"]
 
@@ -88,20 +88,7 @@ def summarise(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 
 def read_prediction_table(path: str | os.PathLike[str]) -> list[dict[str, str]]:
     """Rows of the evaluation table; relative paths resolved against its folder."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputRejected(f"{path}: no such table")
-    with path.open(newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle, delimiter="\t")
-        missing = set(_COLUMNS) - set(reader.fieldnames or [])
-        if missing:
-            raise InputRejected(f"{path}: missing column(s) {', '.join(sorted(missing))}")
-        rows = [dict(r) for r in reader if (r.get("case") or "").strip()]
-    for row in rows:
-        for key in ("prediction", "reference"):
-            if not os.path.isabs(row[key]):
-                row[key] = str(path.parent / row[key])
-    return rows
+    return read_stage_table(path, _COLUMNS, ("prediction", "reference"), allow_empty=True)
 
 
 def _tsv(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:

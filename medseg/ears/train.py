@@ -4,7 +4,6 @@ threshold tuning and the shape prior, all from the training cases only."""
 from __future__ import annotations
 
 import contextlib
-import csv
 import dataclasses
 import json
 import logging
@@ -38,6 +37,7 @@ from medseg.ears.preprocess import Preprocessed, preprocess, read_ct
 from medseg.ears.shape_prior import ShapePrior, fit_shape_prior, head_threshold, lateral_depth
 from medseg.ears.targets import EAR_SIDES, ear_heatmaps
 from medseg.errors import ConfigError, InputRejected
+from medseg.tables import read_stage_table
 
 __all__ = [
     "VARIANTS",
@@ -61,6 +61,7 @@ log = logging.getLogger(__name__)
 
 #: Ablation variants: ``full`` = the method; ``no_fps`` = without false-positive suppression.
 VARIANTS = ("full", "no_fps")
+CASE_COLUMNS = ("subject", "case", "image", "annotation")
 
 
 @dataclasses.dataclass
@@ -102,26 +103,9 @@ def read_cases_table(path: str | os.PathLike[str]) -> list[dict[str, str]]:
     """Rows of a training table (``subject case image annotation``); paths made absolute.
 
     Raises:
-        InputRejected: missing file, missing columns or no rows.
+        InputRejected: missing file, missing columns, an empty image or annotation, or no rows.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise InputRejected(f"{path}: no such cases table")
-    with path.open(newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle, delimiter="\t")
-        missing = {"subject", "case", "image", "annotation"} - set(reader.fieldnames or [])
-        if missing:
-            raise InputRejected(f"{path}: missing column(s) {', '.join(sorted(missing))}")
-        rows = [dict(r) for r in reader if any((v or "").strip() for v in r.values())]
-    if not rows:
-        raise InputRejected(f"{path}: the table has no cases")
-    for row in rows:
-        for key in ("image", "annotation"):
-            value = (row.get(key) or "").strip()
-            if not value:
-                raise InputRejected(f"{path}: case {row.get('case')!r} has no {key}")
-            row[key] = str((path.parent / value).resolve()) if not os.path.isabs(value) else value
-    return rows
+    return read_stage_table(path, CASE_COLUMNS, ("image", "annotation"), required=("image", "annotation"))
 
 
 def prepare_case(subject: str, case: str, image: Any, landmarks: dict[str, np.ndarray | None], config: EarsConfig) -> TrainingCase:

@@ -31,7 +31,7 @@ logger = logging.getLogger(__name__)
 #: Images whose positions along the normal differ by less than this (mm) share a slice.
 POSITION_TOLERANCE_MM = 0.1
 
-__all__ = ["CineStudy", "cine_to_image", "image_to_cine", "read_cine", "read_cine_dicom"]
+__all__ = ["CineStudy", "cine_to_image", "image_to_cine", "read_cine", "read_cine_array", "read_cine_dicom"]
 
 
 @dataclass
@@ -322,3 +322,29 @@ def read_cine(path: str | os.PathLike[str]) -> CineStudy:
     if path.is_dir():
         return read_cine_dicom(path)
     return image_to_cine(read_image(path))
+
+
+def read_cine_array(path: str | os.PathLike[str]) -> tuple[np.ndarray, tuple[float, float]]:
+    """The voxels of a 4D (x, y, slice, phase) or 2D+t image file, in their own data type.
+
+    For label images and network outputs, where :func:`read_cine`'s float frames and
+    geometry are not wanted.
+
+    Returns:
+        The array shaped (slices, phases, rows, cols) and the (row, col) pixel spacing in mm.
+
+    Raises:
+        ImageReadError: unreadable, or neither 4D nor 3D.
+    """
+    from medseg.io.image import read_image
+
+    image = read_image(path)
+    array = sitk.GetArrayFromImage(image)
+    if array.ndim == 4:
+        array = array.transpose(1, 0, 2, 3)
+    elif array.ndim == 3:
+        array = array[None]
+    else:
+        raise ImageReadError(f"{path}: expected a 4D (or 2D+t) cine image, not {array.ndim}D")
+    spacing = image.GetSpacing()
+    return array, (float(spacing[1]), float(spacing[0]))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from medseg.lv.annotations import IGNORE
 from medseg.lv.config import LVConfig
 from medseg.lv.partial_labels import bound_cavity_only_frames
 from medseg.lv.roi import Roi, make_roi, normalise_intensity
+from medseg.tables import read_stage_table
 
 TABLE_COLUMNS = ("subject", "case", "image", "annotation")
 
@@ -228,25 +228,9 @@ def read_cases_table(path: str | Path) -> list[dict[str, str]]:
     """Read a training table (TSV: subject, case, image, annotation); relative paths resolved.
 
     Raises:
-        ImageReadError: missing file or columns, or no rows.
+        InputRejected: missing file or columns, or no rows.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise ImageReadError(f"{path}: cases table not found")
-    with open(path, newline="") as handle:
-        reader = csv.DictReader(handle, delimiter="\t")
-        missing = [c for c in TABLE_COLUMNS if c not in (reader.fieldnames or [])]
-        if missing:
-            raise ImageReadError(f"{path}: missing column(s) {', '.join(missing)} (need {', '.join(TABLE_COLUMNS)})")
-        rows = []
-        for row in reader:
-            for key in ("image", "annotation"):
-                value = (row.get(key) or "").strip()
-                row[key] = str((path.parent / value).resolve()) if value and not Path(value).is_absolute() else value
-            rows.append({k: row[k] for k in TABLE_COLUMNS})
-    if not rows:
-        raise ImageReadError(f"{path}: no cases")
-    return rows
+    return [{k: row[k] for k in TABLE_COLUMNS} for row in read_stage_table(path, TABLE_COLUMNS, ("image", "annotation"))]
 
 
 def load_training_sequences(rows: list[dict[str, str]], config: LVConfig) -> list[CineSequence]:

@@ -9,29 +9,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import SimpleITK as sitk
 
 from medseg.errors import ImageReadError
 from medseg.io.atomic import write_json, write_text
+from medseg.io.cine import read_cine_array
 from medseg.metrics import frame_metrics, mean_sd
+from medseg.tables import read_stage_table
 
 TABLE_COLUMNS = ("case", "subject", "variant", "prediction", "reference")
 METRICS = ("dice", "hd", "hd95", "apd_endo", "apd_epi", "dice_cavity")
-
-
-def _read_labels(path: Path) -> tuple[np.ndarray, tuple[float, float]]:
-    from medseg.io.image import read_image
-
-    image = read_image(path)
-    array = sitk.GetArrayFromImage(image)
-    if array.ndim == 4:
-        array = array.transpose(1, 0, 2, 3)
-    elif array.ndim == 3:
-        array = array[None]
-    else:
-        raise ImageReadError(f"{path}: expected a 4D (or 2D+t) label image")
-    spacing = image.GetSpacing()
-    return array, (float(spacing[1]), float(spacing[0]))
 
 
 def evaluate_case(prediction: np.ndarray, reference: np.ndarray, spacing: tuple[float, float]) -> list[dict[str, Any]]:
@@ -59,21 +45,7 @@ def evaluate_case(prediction: np.ndarray, reference: np.ndarray, spacing: tuple[
 
 def read_eval_table(path: str | Path) -> list[dict[str, str]]:
     """Read the evaluation table (TSV: case, subject, variant, prediction, reference)."""
-    path = Path(path)
-    if not path.is_file():
-        raise ImageReadError(f"{path}: evaluation table not found")
-    with open(path, newline="") as handle:
-        reader = csv.DictReader(handle, delimiter="\t")
-        missing = [c for c in TABLE_COLUMNS if c not in (reader.fieldnames or [])]
-        if missing:
-            raise ImageReadError(f"{path}: missing column(s) {', '.join(missing)} (need {', '.join(TABLE_COLUMNS)})")
-        rows = []
-        for row in reader:
-            for key in ("prediction", "reference"):
-                value = Path(row[key].strip())
-                row[key] = str(value if value.is_absolute() else (path.parent / value).resolve())
-            rows.append(row)
-    return rows
+    return read_stage_table(path, TABLE_COLUMNS, ("prediction", "reference"))
 
 
 def _tsv(header: list[str], rows: list[list[Any]]) -> str:
@@ -134,8 +106,8 @@ def evaluate_table(table: str | Path, out_dir: str | Path, provenance: dict[str,
     out_dir = Path(out_dir)
     frames: list[dict[str, Any]] = []
     for row in read_eval_table(table):
-        prediction, _ = _read_labels(Path(row["prediction"]))
-        reference, spacing = _read_labels(Path(row["reference"]))
+        prediction, _ = read_cine_array(row["prediction"])
+        reference, spacing = read_cine_array(row["reference"])
         try:
             case_rows = evaluate_case(prediction, reference, spacing)
         except ImageReadError as error:

@@ -12,11 +12,12 @@ import numpy as np
 import SimpleITK as sitk
 from scipy import ndimage
 
+from medseg.io.cine import read_cine_array
 from medseg.qa import figures
 from medseg.qa.html import esc, flag_list, nav_bar, page, rating_panel, table
 from medseg.qa.rejected_page import check_section, read_check
 
-__all__ = ["LVThresholds", "ring_topology", "read_cine", "read_areas", "lv_flags", "render_lv_page", "write_lv_page"]
+__all__ = ["LVThresholds", "ring_topology", "read_areas", "lv_flags", "render_lv_page", "write_lv_page"]
 
 MYOCARDIUM = 1
 NOT_ANNOTATED = 255
@@ -51,22 +52,6 @@ def ring_topology(mask: np.ndarray) -> tuple[int, int]:
     return int(components), int(holes)
 
 
-def read_cine(path: str | os.PathLike[str]) -> tuple[np.ndarray, tuple[float, float]]:
-    """A 4D (x, y, slice, phase) or 3D (x, y, phase) image as (slices, phases, rows, cols) and (row, col) spacing."""
-    from medseg.io.image import read_image
-
-    image = read_image(path)
-    array = sitk.GetArrayFromImage(image)
-    if array.ndim == 4:
-        array = array.transpose(1, 0, 2, 3)
-    elif array.ndim == 3:
-        array = array[None]
-    else:
-        array = array[None, None]
-    spacing = image.GetSpacing()
-    return array, (float(spacing[1]), float(spacing[0]))
-
-
 def read_areas(path: str | os.PathLike[str]) -> dict[tuple[int, int], float]:
     """``areas.tsv`` as {(slice, phase): area_mm2}; empty when missing or unreadable."""
     path = Path(path)
@@ -85,7 +70,7 @@ def read_areas(path: str | os.PathLike[str]) -> dict[tuple[int, int], float]:
 def _read_prediction(folder: Path) -> np.ndarray:
     for name in ("labels.nii.gz", "myocardium.nii.gz"):
         if (folder / name).is_file():
-            labels, _ = read_cine(folder / name)
+            labels, _ = read_cine_array(folder / name)
             return labels == MYOCARDIUM
     from medseg.errors import ImageReadError
 
@@ -180,7 +165,7 @@ def render_lv_page(
     ingest_dir, prediction_dir = Path(ingest_dir), Path(prediction_dir)
     check = read_check(ingest_dir)
     case, subject = str(check.get("case", ingest_dir.name)), str(check.get("subject", ""))
-    frames, spacing = read_cine(ingest_dir / "image.nii.gz")
+    frames, spacing = read_cine_array(ingest_dir / "image.nii.gz")
     predicted = _read_prediction(prediction_dir)
     if predicted.shape != frames.shape:
         from medseg.errors import ImageReadError
@@ -188,7 +173,7 @@ def render_lv_page(
         raise ImageReadError(f"{prediction_dir}: prediction grid {predicted.shape} differs from the image {frames.shape}")
     reference = None
     if (ingest_dir / "labels.nii.gz").is_file():
-        reference, _ = read_cine(ingest_dir / "labels.nii.gz")
+        reference, _ = read_cine_array(ingest_dir / "labels.nii.gz")
         if reference.shape != frames.shape or (reference == NOT_ANNOTATED).all():
             reference = None
     slices, phases = frames.shape[:2]
