@@ -60,6 +60,32 @@ def test_heatmap_back_on_input_grid():
     assert values[original].mean() > 0.3 and values[~original].mean() < 0.05
 
 
+def test_wide_and_narrow_heatmaps_come_back_the_same_way():
+    """A response over most of the volume (one whole-grid pass) and a local one (a box) agree where both are set."""
+    flipped = (-1.0, 0.0, 0.0, 0.0, -1.0, 0.0, 0.0, 0.0, 1.0)
+    image = _image_with_dot(flipped, (-5.0, -20.0, 20.0))
+    prep = preprocess(image, 2.0, (-1000, 3000), 4)
+    rng = np.random.default_rng(0)
+    wide = rng.uniform(0.05, 1.0, prep.array.shape).astype(np.float32)
+    narrow = np.zeros_like(wide)
+    lo = np.array([n // 3 for n in prep.array.shape])
+    box = tuple(slice(a, a + 6) for a in lo)
+    narrow[box] = wide[box]
+    wide_back, narrow_back = to_input_grid(wide, prep), to_input_grid(narrow, prep)
+    for back in (wide_back, narrow_back):
+        assert back.GetSize() == image.GetSize() and back.GetDirection() == image.GetDirection()
+        assert back.GetOrigin() == image.GetOrigin() and back.GetSpacing() == image.GetSpacing()
+        assert back.GetPixelID() == sitk.sitkFloat32
+    wide_values, narrow_values = sitk.GetArrayFromImage(wide_back), sitk.GetArrayFromImage(narrow_back)
+    assert (wide_values > 0).mean() > 0.5
+    k, j, i = np.indices(narrow_values.shape)
+    world = np.array([image.TransformIndexToPhysicalPoint([int(a), int(b), int(c)]) for a, b, c in zip(i.ravel(), j.ravel(), k.ravel())])
+    network_index = (world - np.asarray(prep.origin)) / prep.spacing
+    inside = np.all((network_index >= lo + 1) & (network_index <= lo + 4), axis=1).reshape(narrow_values.shape)
+    assert inside.sum() > 10
+    assert np.allclose(wide_values[inside], narrow_values[inside], atol=1e-6)
+
+
 def test_grid_mapping_roundtrip():
     grid = Grid((10, 10, 10), (1.0, 2.0, 3.0), (0.5, 0.5, 2.0), (0.0, 1.0, 0.0, -1.0, 0.0, 0.0, 0.0, 0.0, 1.0))
     point = grid.index_to_world([1.5, 2.0, 3.0])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +26,10 @@ __all__ = ["Detection", "detect", "detection_document", "write_detection", "dete
 
 _LPS_TO_RAS = np.array([-1.0, -1.0, 1.0])
 
-#: Heatmap values below this are written as 0 (keeps the files small and quick to write).
-HEATMAP_FLOOR = 0.01
+#: Heatmap values below this are written as 0: the decoder's default ``candidate_min_score``,
+#: so nothing weaker could have been a candidate. A trained model answers weakly over much
+#: of the head; writing those values made the files ten times slower to resample and compress.
+HEATMAP_FLOOR = 0.05
 
 
 def lps_to_ras(point: np.ndarray) -> np.ndarray:
@@ -163,10 +166,15 @@ def write_detection(detection: Detection, out_dir: str | os.PathLike[str], sourc
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    for side, channel in zip(EAR_SIDES, detection.heatmaps):
+
+    def write_heatmap(side: str, channel: np.ndarray) -> None:
         heatmap = to_input_grid(np.where(channel >= HEATMAP_FLOOR, channel, 0.0), detection.prep)
         with atomic_path(out_dir / f"heatmap_{side}.nii.gz") as tmp:
             sitk.WriteImage(heatmap, str(tmp), True, 1)
+
+    with ThreadPoolExecutor(max_workers=len(EAR_SIDES)) as pool:  # SimpleITK works without the GIL
+        for done in [pool.submit(write_heatmap, side, channel) for side, channel in zip(EAR_SIDES, detection.heatmaps)]:
+            done.result()
     points = {s: (None if detection.decision.ears[s] is None else detection.decision.ears[s].position) for s in EAR_SIDES}
     try:
         from medseg.io.landmarks import write_landmarks

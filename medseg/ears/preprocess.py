@@ -227,24 +227,32 @@ def to_input_grid(volume: np.ndarray, prep: Preprocessed) -> sitk.Image:
     """
     grid = prep.input_grid
     size = np.asarray(grid.size)
-    out = np.zeros(tuple(int(v) for v in size[::-1]), np.float32)
     nonzero = np.argwhere(volume != 0)
+    start, stop = np.zeros(3, int), np.zeros(3, int)
     if len(nonzero):
         lo, hi = nonzero.min(axis=0) - 1, nonzero.max(axis=0) + 1
         corners = np.array([[a, b, c] for a in (lo[0], hi[0]) for b in (lo[1], hi[1]) for c in (lo[2], hi[2])], float)
         index = np.array([grid.world_to_index(prep.index_to_world(c)) for c in corners])
         start = np.clip(np.floor(index.min(axis=0)).astype(int) - 1, 0, size)
         stop = np.clip(np.ceil(index.max(axis=0)).astype(int) + 2, 0, size)
-        if np.all(stop > start):
-            source = sitk.GetImageFromArray(np.ascontiguousarray(volume.transpose(2, 1, 0), dtype=np.float32))
-            source.SetOrigin([float(v) for v in prep.origin])
-            source.SetSpacing([prep.spacing] * 3)
-            reference = sitk.Image([int(v) for v in stop - start], sitk.sitkUInt8)
-            reference.SetOrigin([float(v) for v in grid.index_to_world(start)])
-            reference.SetSpacing(grid.spacing)
-            reference.SetDirection(grid.direction)
-            part = sitk.Resample(source, reference, sitk.Transform(), sitk.sitkLinear, 0.0, sitk.sitkFloat32)
-            out[start[2] : stop[2], start[1] : stop[1], start[0] : stop[0]] = sitk.GetArrayViewFromImage(part)
+    if np.all(stop > start):
+        source = sitk.GetImageFromArray(np.ascontiguousarray(volume.transpose(2, 1, 0), dtype=np.float32))
+        source.SetOrigin([float(v) for v in prep.origin])
+        source.SetSpacing([prep.spacing] * 3)
+        if np.prod(stop - start) > 0.5 * np.prod(size):  # a wide response: resample the whole grid in one pass
+            start, stop = np.zeros(3, int), size
+        reference = sitk.Image([int(v) for v in stop - start], sitk.sitkUInt8)
+        reference.SetOrigin([float(v) for v in grid.index_to_world(start)])
+        reference.SetSpacing(grid.spacing)
+        reference.SetDirection(grid.direction)
+        part = sitk.Resample(source, reference, sitk.Transform(), sitk.sitkLinear, 0.0, sitk.sitkFloat32)
+        if np.array_equal(stop - start, size):
+            part.SetOrigin(grid.origin)
+            return part
+        out = np.zeros(tuple(int(v) for v in size[::-1]), np.float32)
+        out[start[2] : stop[2], start[1] : stop[1], start[0] : stop[0]] = sitk.GetArrayViewFromImage(part)
+    else:
+        out = np.zeros(tuple(int(v) for v in size[::-1]), np.float32)
     image = sitk.GetImageFromArray(out)
     image.SetOrigin(grid.origin)
     image.SetSpacing(grid.spacing)
