@@ -20,6 +20,10 @@ from medseg.splits import read_splits
 #: The canonical annotation file an ingested case of each task may carry.
 ANNOTATION_FILES = ("landmarks.json", "labels.nii.gz")
 FINAL_FOLD = "final"
+#: Columns of a fold's training table (written by :func:`write_training_table`).
+TRAINING_COLUMNS = ("subject", "case", "image", "annotation")
+#: Columns an evaluation needs from a prediction table (:func:`write_prediction_table` adds ``fold``).
+PREDICTION_COLUMNS = ("case", "subject", "variant", "prediction", "reference")
 
 
 @dataclass(frozen=True)
@@ -125,7 +129,7 @@ def write_training_table(splits_file: str | Path, fold: str, ingest_root: str | 
     ]
     if not rows:
         raise MedsegError(f"fold {fold} has no accepted, annotated training case in {ingest_root}")
-    _write_tsv(out, ["subject", "case", "image", "annotation"], rows)
+    _write_tsv(out, list(TRAINING_COLUMNS), rows)
     return len(rows)
 
 

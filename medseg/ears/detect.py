@@ -173,8 +173,7 @@ def write_detection(detection: Detection, out_dir: str | os.PathLike[str], sourc
             sitk.WriteImage(heatmap, str(tmp), True, 1)
 
     with ThreadPoolExecutor(max_workers=len(EAR_SIDES)) as pool:  # SimpleITK works without the GIL
-        for done in [pool.submit(write_heatmap, side, channel) for side, channel in zip(EAR_SIDES, detection.heatmaps)]:
-            done.result()
+        list(pool.map(write_heatmap, EAR_SIDES, detection.heatmaps))
     points = {s: (None if detection.decision.ears[s] is None else detection.decision.ears[s].position) for s in EAR_SIDES}
     try:
         from medseg.io.landmarks import write_landmarks

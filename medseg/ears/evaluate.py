@@ -14,11 +14,10 @@ import numpy as np
 from medseg.ears.annotations import load_landmarks
 from medseg.ears.targets import EAR_SIDES
 from medseg.io.atomic import write_json, write_text
-from medseg.tables import read_stage_table
+from medseg.tables import PREDICTION_COLUMNS, read_stage_table
 
 __all__ = ["compare_case", "summarise", "evaluate_table", "read_prediction_table"]
 
-_COLUMNS = ("case", "subject", "variant", "prediction", "reference")
 
 
 def compare_case(
@@ -88,7 +87,7 @@ def summarise(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 
 def read_prediction_table(path: str | os.PathLike[str]) -> list[dict[str, str]]:
     """Rows of the evaluation table; relative paths resolved against its folder."""
-    return read_stage_table(path, _COLUMNS, ("prediction", "reference"), allow_empty=True)
+    return read_stage_table(path, PREDICTION_COLUMNS, ("prediction", "reference"), allow_empty=True)
 
 
 def _tsv(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:

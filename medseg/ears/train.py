@@ -37,7 +37,7 @@ from medseg.ears.preprocess import Preprocessed, preprocess, read_ct
 from medseg.ears.shape_prior import ShapePrior, fit_shape_prior, head_threshold, lateral_depth
 from medseg.ears.targets import EAR_SIDES, ear_heatmaps
 from medseg.errors import ConfigError, InputRejected
-from medseg.tables import read_stage_table
+from medseg.tables import TRAINING_COLUMNS, read_stage_table
 
 __all__ = [
     "VARIANTS",
@@ -61,7 +61,6 @@ log = logging.getLogger(__name__)
 
 #: Ablation variants: ``full`` = the method; ``no_fps`` = without false-positive suppression.
 VARIANTS = ("full", "no_fps")
-CASE_COLUMNS = ("subject", "case", "image", "annotation")
 
 
 @dataclasses.dataclass
@@ -105,7 +104,7 @@ def read_cases_table(path: str | os.PathLike[str]) -> list[dict[str, str]]:
     Raises:
         InputRejected: missing file, missing columns, an empty image or annotation, or no rows.
     """
-    return read_stage_table(path, CASE_COLUMNS, ("image", "annotation"), required=("image", "annotation"))
+    return read_stage_table(path, TRAINING_COLUMNS, ("image", "annotation"), required=("image", "annotation"))
 
 
 def prepare_case(subject: str, case: str, image: Any, landmarks: dict[str, np.ndarray | None], config: EarsConfig) -> TrainingCase:

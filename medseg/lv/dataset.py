@@ -13,9 +13,8 @@ from medseg.lv.annotations import IGNORE
 from medseg.lv.config import LVConfig
 from medseg.lv.partial_labels import bound_cavity_only_frames
 from medseg.lv.roi import Roi, make_roi, normalise_intensity
-from medseg.tables import read_stage_table
+from medseg.tables import TRAINING_COLUMNS, read_stage_table
 
-TABLE_COLUMNS = ("subject", "case", "image", "annotation")
 
 
 @dataclass
@@ -230,7 +229,7 @@ def read_cases_table(path: str | Path) -> list[dict[str, str]]:
     Raises:
         InputRejected: missing file or columns, or no rows.
     """
-    return [{k: row[k] for k in TABLE_COLUMNS} for row in read_stage_table(path, TABLE_COLUMNS, ("image", "annotation"))]
+    return [{k: row[k] for k in TRAINING_COLUMNS} for row in read_stage_table(path, TRAINING_COLUMNS, ("image", "annotation"))]
 
 
 def load_training_sequences(rows: list[dict[str, str]], config: LVConfig) -> list[CineSequence]:

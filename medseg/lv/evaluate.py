@@ -14,9 +14,8 @@ from medseg.errors import ImageReadError
 from medseg.io.atomic import write_json, write_text
 from medseg.io.cine import read_cine_array
 from medseg.metrics import frame_metrics, mean_sd
-from medseg.tables import read_stage_table
+from medseg.tables import PREDICTION_COLUMNS, read_stage_table
 
-TABLE_COLUMNS = ("case", "subject", "variant", "prediction", "reference")
 METRICS = ("dice", "hd", "hd95", "apd_endo", "apd_epi", "dice_cavity")
 
 
@@ -45,7 +44,7 @@ def evaluate_case(prediction: np.ndarray, reference: np.ndarray, spacing: tuple[
 
 def read_eval_table(path: str | Path) -> list[dict[str, str]]:
     """Read the evaluation table (TSV: case, subject, variant, prediction, reference)."""
-    return read_stage_table(path, TABLE_COLUMNS, ("prediction", "reference"))
+    return read_stage_table(path, PREDICTION_COLUMNS, ("prediction", "reference"))
 
 
 def _tsv(header: list[str], rows: list[list[Any]]) -> str:
