@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 import SimpleITK as sitk
 
 from medseg.ears.preprocess import Grid, preprocess, resample_to_lps, scale_hu, to_input_grid
@@ -60,10 +61,20 @@ def test_heatmap_back_on_input_grid():
     assert values[original].mean() > 0.3 and values[~original].mean() < 0.05
 
 
-def test_wide_and_narrow_heatmaps_come_back_the_same_way():
-    """A response over most of the volume (one whole-grid pass) and a local one (a box) agree where both are set."""
-    flipped = (-1.0, 0.0, 0.0, 0.0, -1.0, 0.0, 0.0, 0.0, 1.0)
-    image = _image_with_dot(flipped, (-5.0, -20.0, 20.0))
+_TILT = np.deg2rad(12.0)
+
+
+@pytest.mark.parametrize(
+    "direction",
+    [
+        (-1.0, 0.0, 0.0, 0.0, -1.0, 0.0, 0.0, 0.0, 1.0),  # axis-aligned: resampled one axis at a time
+        (1.0, 0.0, 0.0, 0.0, np.cos(_TILT), -np.sin(_TILT), 0.0, np.sin(_TILT), np.cos(_TILT)),  # oblique: SimpleITK, in a box
+    ],
+)
+def test_wide_and_narrow_heatmaps_come_back_the_same_way(direction):
+    """A response over most of the volume and a local one agree where both are set."""
+    centre = np.array([10.0, -5.0, 3.0]) + np.reshape(direction, (3, 3)) @ (np.array([1.0, 1.0, 1.5]) * [20, 18, 15])
+    image = _image_with_dot(direction, tuple(centre))
     prep = preprocess(image, 2.0, (-1000, 3000), 4)
     rng = np.random.default_rng(0)
     wide = rng.uniform(0.05, 1.0, prep.array.shape).astype(np.float32)

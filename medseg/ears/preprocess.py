@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
+from medseg.ears.separable_resample import resample_axis_aligned
 from medseg.errors import ImageReadError
 
 __all__ = ["Grid", "Preprocessed", "preprocess", "read_ct", "resample_to_lps", "scale_hu", "to_input_grid"]
@@ -215,8 +216,9 @@ def field_of_view_mask(shape: tuple[int, int, int], origin: np.ndarray, spacing:
 def to_input_grid(volume: np.ndarray, prep: Preprocessed) -> sitk.Image:
     """Resample a network-grid volume ``(X, Y, Z)`` onto the input image's grid (linear).
 
-    Only the input voxels around the non-zero part of ``volume`` are interpolated; the rest
-    is 0, so sparse maps (heatmaps) are cheap on large inputs.
+    An axis-aligned input (any axis order or flips) is resampled one axis at a time
+    (:mod:`medseg.ears.separable_resample`). An oblique one is resampled by SimpleITK, and
+    only around the non-zero part of ``volume``; the rest is 0.
 
     Args:
         volume: values on the grid of ``prep.array`` (same shape).
@@ -227,33 +229,33 @@ def to_input_grid(volume: np.ndarray, prep: Preprocessed) -> sitk.Image:
     """
     grid = prep.input_grid
     size = np.asarray(grid.size)
+    if not np.any(volume):
+        return _on_grid(sitk.Image([int(v) for v in size], sitk.sitkFloat32), grid)
+    values = resample_axis_aligned(volume, prep.origin, prep.spacing, grid.size, grid.origin, grid.spacing, grid.direction)
+    if values is not None:
+        return _on_grid(sitk.GetImageFromArray(values), grid)
     nonzero = np.argwhere(volume != 0)
-    start, stop = np.zeros(3, int), np.zeros(3, int)
-    if len(nonzero):
-        lo, hi = nonzero.min(axis=0) - 1, nonzero.max(axis=0) + 1
-        corners = np.array([[a, b, c] for a in (lo[0], hi[0]) for b in (lo[1], hi[1]) for c in (lo[2], hi[2])], float)
-        index = np.array([grid.world_to_index(prep.index_to_world(c)) for c in corners])
-        start = np.clip(np.floor(index.min(axis=0)).astype(int) - 1, 0, size)
-        stop = np.clip(np.ceil(index.max(axis=0)).astype(int) + 2, 0, size)
+    lo, hi = nonzero.min(axis=0) - 1, nonzero.max(axis=0) + 1
+    corners = np.array([[a, b, c] for a in (lo[0], hi[0]) for b in (lo[1], hi[1]) for c in (lo[2], hi[2])], float)
+    index = np.array([grid.world_to_index(prep.index_to_world(c)) for c in corners])
+    start = np.clip(np.floor(index.min(axis=0)).astype(int) - 1, 0, size)
+    stop = np.clip(np.ceil(index.max(axis=0)).astype(int) + 2, 0, size)
+    out = np.zeros(tuple(int(v) for v in size[::-1]), np.float32)
     if np.all(stop > start):
         source = sitk.GetImageFromArray(np.ascontiguousarray(volume.transpose(2, 1, 0), dtype=np.float32))
         source.SetOrigin([float(v) for v in prep.origin])
         source.SetSpacing([prep.spacing] * 3)
-        if np.prod(stop - start) > 0.5 * np.prod(size):  # a wide response: resample the whole grid in one pass
-            start, stop = np.zeros(3, int), size
         reference = sitk.Image([int(v) for v in stop - start], sitk.sitkUInt8)
         reference.SetOrigin([float(v) for v in grid.index_to_world(start)])
         reference.SetSpacing(grid.spacing)
         reference.SetDirection(grid.direction)
         part = sitk.Resample(source, reference, sitk.Transform(), sitk.sitkLinear, 0.0, sitk.sitkFloat32)
-        if np.array_equal(stop - start, size):
-            part.SetOrigin(grid.origin)
-            return part
-        out = np.zeros(tuple(int(v) for v in size[::-1]), np.float32)
         out[start[2] : stop[2], start[1] : stop[1], start[0] : stop[0]] = sitk.GetArrayViewFromImage(part)
-    else:
-        out = np.zeros(tuple(int(v) for v in size[::-1]), np.float32)
-    image = sitk.GetImageFromArray(out)
+    return _on_grid(sitk.GetImageFromArray(out), grid)
+
+
+def _on_grid(image: sitk.Image, grid: Grid) -> sitk.Image:
+    """``image`` with the origin, spacing and direction of ``grid``."""
     image.SetOrigin(grid.origin)
     image.SetSpacing(grid.spacing)
     image.SetDirection(grid.direction)

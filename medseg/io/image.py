@@ -10,6 +10,7 @@ import os
 import shutil
 import tempfile
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import nibabel as nib
@@ -100,10 +101,22 @@ def _read_file(path: Path) -> sitk.Image:
         raise ImageReadError(f"{path}: permission denied")
     if path.stat().st_size == 0:
         raise ImageReadError(f"{path}: empty file")
-    if name == "NIfTI":
-        _check_nifti_length(path)
     if suffix in _DETACHED:
         _check_detached_data(path)
+    if name != "NIfTI":
+        return _sitk_read(path, image_io, name)
+    with ThreadPoolExecutor(max_workers=1) as pool:  # the length check inflates the file beside ITK's own read
+        length_check = pool.submit(_check_nifti_length, path)
+        try:
+            image = _sitk_read(path, image_io, name)
+        except ImageReadError:
+            length_check.result()  # a truncation found by the check is the clearer message
+            raise
+        length_check.result()
+    return image
+
+
+def _sitk_read(path: Path, image_io: str, name: str) -> sitk.Image:
     try:
         return sitk.ReadImage(str(path), imageIO=image_io)
     except RuntimeError as error:
