@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from monai.metrics.utils import get_mask_edges, get_surface_distance
 from skimage.measure import find_contours
 
 MYOCARDIUM = 1
@@ -32,6 +31,8 @@ def dice(prediction: np.ndarray, reference: np.ndarray) -> float:
 def _surface_distances(
     prediction: np.ndarray, reference: np.ndarray, spacing: Sequence[float]
 ) -> tuple[np.ndarray, np.ndarray] | None:
+    from monai.metrics.utils import get_mask_edges, get_surface_distance  # importing MONAI costs seconds; `lv segment` never needs it
+
     a, b = np.asarray(prediction, bool), np.asarray(reference, bool)
     edges_pred, edges_ref = get_mask_edges(a, b, crop=True)
     spacing = list(map(float, spacing))
