@@ -40,13 +40,12 @@ class Grid:
             tuple(float(v) for v in image.GetDirection()),
         )
 
-    def reference(self) -> sitk.Image:
-        """An empty image on this grid (a resampling reference)."""
-        ref = sitk.Image([int(s) for s in self.size], sitk.sitkUInt8)
-        ref.SetOrigin(self.origin)
-        ref.SetSpacing(self.spacing)
-        ref.SetDirection(self.direction)
-        return ref
+    def place(self, image: sitk.Image) -> sitk.Image:
+        """``image`` (of this grid's size) given this grid's origin, spacing and direction."""
+        image.SetOrigin(self.origin)
+        image.SetSpacing(self.spacing)
+        image.SetDirection(self.direction)
+        return image
 
     def world_to_index(self, point: np.ndarray) -> np.ndarray:
         """Continuous voxel index (x, y, z order) of an LPS point."""
@@ -230,10 +229,10 @@ def to_input_grid(volume: np.ndarray, prep: Preprocessed) -> sitk.Image:
     grid = prep.input_grid
     size = np.asarray(grid.size)
     if not np.any(volume):
-        return _on_grid(sitk.Image([int(v) for v in size], sitk.sitkFloat32), grid)
+        return grid.place(sitk.Image([int(v) for v in size], sitk.sitkFloat32))
     values = resample_axis_aligned(volume, prep.origin, prep.spacing, grid.size, grid.origin, grid.spacing, grid.direction)
     if values is not None:
-        return _on_grid(sitk.GetImageFromArray(values), grid)
+        return grid.place(sitk.GetImageFromArray(values))
     nonzero = np.argwhere(volume != 0)
     lo, hi = nonzero.min(axis=0) - 1, nonzero.max(axis=0) + 1
     corners = np.array([[a, b, c] for a in (lo[0], hi[0]) for b in (lo[1], hi[1]) for c in (lo[2], hi[2])], float)
@@ -251,15 +250,7 @@ def to_input_grid(volume: np.ndarray, prep: Preprocessed) -> sitk.Image:
         reference.SetDirection(grid.direction)
         part = sitk.Resample(source, reference, sitk.Transform(), sitk.sitkLinear, 0.0, sitk.sitkFloat32)
         out[start[2] : stop[2], start[1] : stop[1], start[0] : stop[0]] = sitk.GetArrayViewFromImage(part)
-    return _on_grid(sitk.GetImageFromArray(out), grid)
-
-
-def _on_grid(image: sitk.Image, grid: Grid) -> sitk.Image:
-    """``image`` with the origin, spacing and direction of ``grid``."""
-    image.SetOrigin(grid.origin)
-    image.SetSpacing(grid.spacing)
-    image.SetDirection(grid.direction)
-    return image
+    return grid.place(sitk.GetImageFromArray(out))
 
 
 def read_ct(path: str | os.PathLike[str]) -> sitk.Image:
