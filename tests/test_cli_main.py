@@ -39,3 +39,34 @@ def test_version(capsys):
         main(["--version"])
     assert exit_info.value.code == 0
     assert "medseg" in capsys.readouterr().out
+
+
+def test_a_command_loads_only_its_own_module():
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys\n"
+        "from medseg.cli.main import main\n"
+        "try:\n"
+        "    main(['-q', 'lv', 'segment', '--help'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print(sorted(m for m in sys.modules if m.startswith('medseg.cli.')))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert "usage: medseg lv segment" in result.stdout
+    assert result.stdout.strip().splitlines()[-1] == "['medseg.cli.lv', 'medseg.cli.main']"
+
+
+def test_an_unknown_command_lists_every_command(capsys):
+    with pytest.raises(SystemExit):
+        main(["segmnt"])
+    assert "invalid choice" in capsys.readouterr().err and "lv" in build_parser("segmnt").format_help()
+
+
+def test_help_states_each_default_once():
+    for path, parser in _leaf_parsers(build_parser()):
+        help_text = " ".join(parser.format_help().split())
+        assert "(default: None)" not in help_text, path
+        assert help_text.count("(default: auto)") <= 1, path

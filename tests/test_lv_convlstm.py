@@ -74,3 +74,15 @@ def test_layer_matches_stepping_the_cell():
         steps.append(state[0])
     with torch.no_grad():
         assert torch.allclose(layer(x), torch.stack(steps, dim=1), atol=1e-6)
+
+
+def test_time_index_equals_indexing_the_input():
+    torch.manual_seed(0)
+    layer = ConvLSTM(3, 4, bidirectional=True).eval()
+    x = torch.randn(2, 5, 3, 6, 6)
+    index = torch.arange(-2, 7) % 5  # the cycle with two frames from the other end on each side
+    with torch.no_grad():
+        indexed = layer(x, index)
+        assert indexed.shape == (2, 9, 4, 6, 6)
+        assert torch.allclose(indexed, layer(x[:, index]), atol=1e-6)
+        assert torch.allclose(layer(x, torch.arange(5)), layer(x), atol=1e-6)

@@ -2,7 +2,14 @@
 
 import numpy as np
 
-from medseg.lv.postprocess import CAVITY, MYOCARDIUM, clean_labels, keep_enclosed_cavity, stack_centre
+from medseg.lv.postprocess import (
+    CAVITY,
+    MYOCARDIUM,
+    clean_labels,
+    keep_enclosed_cavity,
+    keep_largest_component,
+    stack_centre,
+)
 
 
 def _disc(shape, centre, radius):
@@ -84,3 +91,31 @@ def test_frame_far_from_the_stack_lv_is_corrected_only_with_max_offset():
     assert checked[3, 0, 70, 70] == 0 and checked[3, 0, 34, 32] == CAVITY
     assert not checked[3, 1].any()  # nothing near the LV: the frame is cleared
     np.testing.assert_array_equal(checked[:3], labels[:3])
+
+
+def test_clean_labels_equals_frame_by_frame_on_the_whole_frame():
+    """The clean-up runs in the box around the labels; the result must not depend on it."""
+    rng = np.random.default_rng(3)
+    shape = (90, 70)
+    labels = np.zeros((2, 3, *shape), np.uint8)
+    for index, frame in enumerate(labels.reshape(-1, *shape)):
+        frame[:] = _ring(shape, (40 + index, 30), 12, 8)
+        frame[_disc(shape, (40, 52), 6)] = CAVITY  # an RV-like region beside it
+        frame[rng.integers(20, 70), rng.integers(5, 60)] = MYOCARDIUM  # stray pixels
+        frame[0, 66:] = MYOCARDIUM  # a patch on the frame's edge
+    expected = np.stack(
+        [keep_enclosed_cavity(frame, (1.2, 1.0), 6.0) for frame in labels.reshape(-1, *shape)]
+    )
+    expected = keep_largest_component(expected).reshape(labels.shape)
+    np.testing.assert_array_equal(clean_labels(labels, (1.2, 1.0), 6.0), expected)
+    np.testing.assert_array_equal(clean_labels(np.zeros((2, 8, 8), np.uint8), (1.0, 1.0), 6.0), 0)
+
+
+def test_open_cavity_at_the_edge_of_the_labels_is_scored_with_its_whole_border():
+    frame = np.zeros((40, 40), np.uint8)
+    frame[4:12, 4:12] = MYOCARDIUM
+    frame[5:11, 5:11] = CAVITY  # 36 pixels, closed wall
+    frame[19:26, 19:28] = MYOCARDIUM
+    frame[20:26, 20:27] = CAVITY  # 42 pixels, wall open at the bottom (the lowest labelled row)
+    cleaned = clean_labels(frame[None], (1.0, 1.0), 30.0)[0]
+    assert cleaned[7, 7] == CAVITY and not cleaned[22, 22]

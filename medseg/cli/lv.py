@@ -59,7 +59,7 @@ def register(subparsers: argparse._SubParsersAction, formatter_class: type[argpa
     segment.add_argument("input", metavar="INPUT", help="cine DICOM folder or 4D NIfTI")
     segment.add_argument("--model", default=str(DEFAULT_MODEL), metavar="MODEL_DIR", help="model folder")
     segment.add_argument("--out", required=True, metavar="OUT_DIR", help="output folder")
-    segment.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    segment.add_argument("--threads", type=int, default=None, help="CPU cores used (default: lv.threads of the model)")
     segment.add_argument(
         "--device", default="auto", metavar="DEVICE",
         help="auto (a CUDA GPU when torch sees one, else the CPU), cpu, cuda or cuda:N (default: auto)",

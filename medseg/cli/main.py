@@ -38,10 +38,30 @@ EXIT_INTERNAL_ERROR = 3
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
-    """Keeps the examples in epilogs as written and shows defaults."""
+    """Keeps the examples in epilogs as written and shows defaults.
+
+    A default is added to an option's help only when it has a value and the help does not
+    already say what the default is.
+    """
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if action.default is None or action.default is False or "(default" in text:
+            return action.help
+        return super()._get_help_string(action)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The ``medseg`` parser.
+
+    Args:
+        command: a sub-command's name: only its module is imported and registered, so a
+            command starts without loading the others' dependencies. ``None``, or a name
+            no module has, registers every command.
+    """
+    modules = COMMAND_MODULES
+    if command is not None and f"medseg.cli.{command}" in COMMAND_MODULES:
+        modules = (f"medseg.cli.{command}",)
     parser = argparse.ArgumentParser(
         prog="medseg",
         formatter_class=HelpFormatter,
@@ -52,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show full tracebacks")
     parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module_name in COMMAND_MODULES:
+    for module_name in modules:
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as error:
@@ -63,8 +83,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _command_name(argv: Sequence[str]) -> str | None:
+    """The sub-command named on a command line (the first word that is not an option)."""
+    return next((word for word in argv if not word.startswith("-")), None)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(_command_name(argv))
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.WARNING if args.quiet else logging.INFO,

@@ -67,12 +67,13 @@ class ConvLSTM(nn.Module):
         self.out_channels = hidden_channels
 
     @staticmethod
-    def _run(cell: ConvLSTMCell, x: torch.Tensor, reverse: bool) -> torch.Tensor:
-        """Run one cell over a (B, T, C_in, H, W) sequence; returns (B, T, hidden, H, W).
+    def _run(cell: ConvLSTMCell, x: torch.Tensor, reverse: bool, time_index: torch.Tensor | None = None) -> torch.Tensor:
+        """Run one cell over a (B, T, C_in, H, W) sequence; returns (B, T', hidden, H, W).
 
-        The gate convolution is linear in ``[x_t, h_{t-1}]``: its input half runs on all
-        frames in one batched call and only its hidden half runs per step (same weights
-        and result as stepping :class:`ConvLSTMCell`).
+        The gate convolution is linear in ``[x_t, h_{t-1}]``: its input half runs once per
+        distinct frame in one batched call and only its hidden half runs per step (same
+        weights and result as stepping :class:`ConvLSTMCell`). ``time_index`` (T',) orders
+        the frames into the sequence actually stepped through; default: all T in order.
         """
         b, t = x.shape[:2]
         in_channels = x.shape[2]
@@ -80,31 +81,37 @@ class ConvLSTM(nn.Module):
         padding = cell.gates.padding
         x_gates = F.conv2d(x.flatten(0, 1), weight[:, :in_channels], bias, padding=padding)
         x_gates = x_gates.view(b, t, *x_gates.shape[1:])
+        frames = range(t) if time_index is None else time_index.tolist()
+        t = len(frames)
         w_hidden = weight[:, in_channels:]
         steps = range(t - 1, -1, -1) if reverse else range(t)
         h = c = None
         outputs: list[torch.Tensor] = [None] * t  # type: ignore[list-item]
         for step in steps:
-            gates = x_gates[:, step] if h is None else x_gates[:, step] + F.conv2d(h, w_hidden, padding=padding)
+            x_step = x_gates[:, frames[step]]
+            gates = x_step if h is None else x_step + F.conv2d(h, w_hidden, padding=padding)
             i, f, g, o = torch.chunk(gates, 4, dim=1)
             c = torch.sigmoid(i) * torch.tanh(g) if c is None else torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
             h = torch.sigmoid(o) * torch.tanh(c)
             outputs[step] = h
         return torch.stack(outputs, dim=1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, time_index: torch.Tensor | None = None) -> torch.Tensor:
         """Run over time.
 
         Args:
             x: (B, T, C_in, H, W) sequence.
+            time_index: (T',) frame indices into T giving the order stepped through, for
+                example a cycle padded with frames from its other end; equal to
+                ``forward(x[:, time_index])`` but with per-frame work done once per frame.
 
         Returns:
-            (B, T, hidden, H, W) hidden states at every time step.
+            (B, T', hidden, H, W) hidden states at every step (T' = T without ``time_index``).
         """
-        out = self._run(self.forward_cell, x, reverse=False)
+        out = self._run(self.forward_cell, x, False, time_index)
         if self.backward_cell is None:
             return out
-        back = self._run(self.backward_cell, x, reverse=True)
+        back = self._run(self.backward_cell, x, True, time_index)
         b, t = out.shape[:2]
         mixed = self.mix(torch.cat([out, back], dim=2).flatten(0, 1))
         return mixed.view(b, t, *mixed.shape[1:])

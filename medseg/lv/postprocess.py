@@ -154,9 +154,26 @@ def clean_labels(
             (:func:`stack_centre`); ``None``: no study-wide check.
     """
     out = np.asarray(labels).copy()
-    flat = out.reshape(-1, *out.shape[-2:])
+    box = _labelled_box(out)
+    if box is None:
+        return out
+    # every step is local to the labelled pixels and their one-pixel border, so working in
+    # the box around them gives the same labels as the whole frame, several times faster
+    flat = out[box].reshape(-1, *out[box].shape[-2:])
     cavities = [_cavity_regions(frame) for frame in flat]  # found once, used for the centre and the frames
     centre = _centre_of(cavities) if max_offset_mm is not None else None
     for index in range(flat.shape[0]):
         flat[index] = _clean_frame(flat[index], cavities[index], pixel_mm, max_wall_mm, centre, max_offset_mm)
-    return keep_largest_component(out)
+    out[box] = keep_largest_component(flat).reshape(out[box].shape)
+    return out
+
+
+def _labelled_box(labels: np.ndarray) -> tuple[slice, ...] | None:
+    """Index of the (rows, cols) box holding every labelled pixel of every frame, one pixel
+    wider on each side (within the frame); ``None`` when nothing is labelled."""
+    rows = np.flatnonzero(labels.any(axis=tuple(range(labels.ndim - 2)) + (labels.ndim - 1,)))
+    if rows.size == 0:
+        return None
+    cols = np.flatnonzero(labels.any(axis=tuple(range(labels.ndim - 1))))
+    sides = [slice(max(index[0] - 1, 0), index[-1] + 2) for index in (rows, cols)]
+    return (Ellipsis, *sides)

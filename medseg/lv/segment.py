@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +49,7 @@ def predict_probabilities(
     max_frames: int | None = None,
     flips: int = 0,
     mixed_precision: bool = False,
+    workers: int = 1,
 ) -> torch.Tensor:
     """Class probabilities of cropped sequences, on the model's device.
 
@@ -61,6 +65,9 @@ def predict_probabilities(
             see :data:`MAX_FRAMES`).
         flips: mirrored views averaged with the plain one (0, 1 or 3; see :data:`FLIP_VIEWS`).
         mixed_precision: autocast on CUDA.
+        workers: on CPU, forward passes (one per batch of slices and view) run on this many
+            threads at once, each on one core: the ConvLSTM steps are too small to keep
+            several cores busy inside one pass. The result does not depend on it.
 
     Returns:
         (slices, phases, 3, S, S) float32 probabilities, on the CPU.
@@ -71,15 +78,41 @@ def predict_probabilities(
     batch_slices = max(1, (max_frames or MAX_FRAMES.get(device.type, 32)) // phases)
     views = FLIP_VIEWS[flips]
     x_all = torch.from_numpy(np.ascontiguousarray(crops, dtype=np.float32))[:, :, None]
-    out = []
-    for start in range(0, len(crops), batch_slices):
+    starts = range(0, len(crops), batch_slices)
+
+    @torch.inference_mode()
+    def one_pass(job: tuple[int, tuple[int, ...]]) -> torch.Tensor:
+        start, dims = job
         x = x_all[start : start + batch_slices].to(device)
         with autocast(device, mixed_precision):
-            total = torch.softmax(model(x, context).float(), dim=2)
-            for dims in views[1:]:
-                total += torch.softmax(model(x.flip(dims), context).float(), dim=2).flip(dims)
+            x = x.flip(dims) if dims else x
+            probabilities = torch.softmax(model(x, context).float(), dim=2)
+        return probabilities.flip(dims) if dims else probabilities
+
+    jobs = [(start, dims) for start in starts for dims in views]
+    if device.type == "cpu" and workers > 1 and len(jobs) > 1:
+        with intra_op_threads(1), ThreadPoolExecutor(min(workers, len(jobs))) as pool:
+            passes = list(pool.map(one_pass, jobs))
+    else:
+        passes = [one_pass(job) for job in jobs]
+    out = []
+    for index in range(len(starts)):
+        total = passes[index * len(views)]
+        for other in passes[index * len(views) + 1 : (index + 1) * len(views)]:
+            total += other
         out.append((total / len(views) if len(views) > 1 else total).cpu())
     return out[0] if len(out) == 1 else torch.cat(out)
+
+
+@contextlib.contextmanager
+def intra_op_threads(count: int) -> Iterator[None]:
+    """Set torch's intra-op thread count for a block, then restore it."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def segment_volume(
@@ -103,7 +136,9 @@ def segment_volume(
     device = resolve_device(config.device)
     fast = fold_batchnorm(model.eval())
     fast = fast.to(device) if device.type == "cuda" else fast.to(memory_format=torch.channels_last)
-    probs = predict_probabilities(fast, crops, config.context, flips=config.test_flips, mixed_precision=config.mixed_precision)
+    probs = predict_probabilities(
+        fast, crops, config.context, flips=config.test_flips, mixed_precision=config.mixed_precision, workers=config.threads
+    )
     labels = np.empty(volume.frames.shape, dtype=np.uint8)
     with torch.inference_mode():
         for z in range(probs.shape[0]):
