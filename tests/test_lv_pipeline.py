@@ -209,6 +209,21 @@ def test_test_time_flips_make_the_prediction_mirror_equivariant(variant):
         )
 
 
+def test_parallel_forward_passes_give_the_same_probabilities_and_restore_threads():
+    from medseg.lv.model_io import build_model
+    from medseg.lv.segment import predict_probabilities
+
+    torch.manual_seed(0)
+    model = build_model(LVConfig(**TINY)).eval()
+    crops = np.random.default_rng(2).random((3, 5, 32, 32)).astype(np.float32)
+    threads = torch.get_num_threads()
+    serial = predict_probabilities(model, crops, context=2, max_frames=5, flips=1)
+    parallel = predict_probabilities(model, crops, context=2, max_frames=5, flips=1, workers=3)
+    assert parallel.shape == (3, 5, 3, 32, 32)
+    torch.testing.assert_close(parallel, serial, rtol=0, atol=1e-6)
+    assert torch.get_num_threads() == threads
+
+
 def test_segment_cli_takes_test_flips_from_the_command_line(cases, tmp_path):
     root, rows, table, config = cases
     model = tmp_path / "model"

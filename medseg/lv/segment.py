@@ -91,7 +91,9 @@ def predict_probabilities(
 
     jobs = [(start, dims) for start in starts for dims in views]
     if device.type == "cpu" and workers > 1 and len(jobs) > 1:
-        with intra_op_threads(1), ThreadPoolExecutor(min(workers, len(jobs))) as pool:
+        # the initializer also sets OpenMP's per-thread count, which oneDNN reads in each worker
+        pool = ThreadPoolExecutor(min(workers, len(jobs)), initializer=torch.set_num_threads, initargs=(1,))
+        with intra_op_threads(1), pool:
             passes = list(pool.map(one_pass, jobs))
     else:
         passes = [one_pass(job) for job in jobs]
