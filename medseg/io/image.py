@@ -13,13 +13,11 @@ import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import nibabel as nib
 import numpy as np
 import SimpleITK as sitk
 
 from medseg.errors import ImageReadError, MedsegError
 from medseg.io.atomic import atomic_path
-from medseg.io.dicom import read_dicom_series, scan_dicom_folder, select_series, stack_slices
 
 #: File suffix to (format name, SimpleITK ImageIO).
 FORMATS: dict[str, tuple[str, str]] = {
@@ -54,6 +52,8 @@ def _is_directory_target(path: str | os.PathLike[str]) -> bool:
 
 def _check_nifti_length(path: Path) -> None:
     """SimpleITK reads a truncated NIfTI without complaint; compare the data length first."""
+    import nibabel as nib  # here, so that its import runs beside ITK's read too
+
     try:
         header = nib.load(str(path)).header
         expected = int(header["vox_offset"]) + int(np.prod(header.get_data_shape())) * header.get_data_dtype().itemsize
@@ -135,6 +135,8 @@ def _sitk_reason(message: str) -> str:
 
 
 def _read_dicom_file(path: Path, series_uid: str | None) -> sitk.Image:
+    from medseg.io.dicom import scan_dicom_folder, select_series, stack_slices
+
     headers = scan_dicom_folder(path.parent)
     mine = [h for h in headers if h.path == path]
     if not mine:
@@ -164,6 +166,8 @@ def read_image(path: str | os.PathLike[str], series_uid: str | None = None) -> s
     if path.is_dir():
         if not any(path.iterdir()):
             raise ImageReadError(f"{path}: the folder is empty")
+        from medseg.io.dicom import read_dicom_series  # pydicom is loaded for DICOM input only
+
         return read_dicom_series(path, series_uid)
     if path.suffix.lower() in {".dcm", ".dicom", ".ima"}:
         return _read_dicom_file(path, series_uid)
