@@ -89,7 +89,7 @@ class CineSegNet(nn.Module):
         sequence = features.view(b, t, *features.shape[1:])
         context = min(context, t)
         if context > 0:
-            index = torch.arange(-context, t + context, device=features.device) % t
+            index = torch.arange(-context, t + context) % t  # on the CPU: the steps are chosen in Python
             return lstm(sequence, index)[:, context : context + t].flatten(0, 1)
         return lstm(sequence).flatten(0, 1)
 
