@@ -82,11 +82,10 @@ class ConvLSTM(nn.Module):
         x_gates = F.conv2d(x.flatten(0, 1), weight[:, :in_channels], bias, padding=padding)
         x_gates = x_gates.view(b, t, *x_gates.shape[1:])
         frames = range(t) if time_index is None else time_index.tolist()
-        t = len(frames)
         w_hidden = weight[:, in_channels:]
-        steps = range(t - 1, -1, -1) if reverse else range(t)
+        steps = range(len(frames) - 1, -1, -1) if reverse else range(len(frames))
         h = c = None
-        outputs: list[torch.Tensor] = [None] * t  # type: ignore[list-item]
+        outputs: list[torch.Tensor] = [None] * len(frames)  # type: ignore[list-item]
         for step in steps:
             x_step = x_gates[:, frames[step]]
             gates = x_step if h is None else x_step + F.conv2d(h, w_hidden, padding=padding)

@@ -159,12 +159,13 @@ def clean_labels(
         return out
     # every step is local to the labelled pixels and their one-pixel border, so working in
     # the box around them gives the same labels as the whole frame, several times faster
-    flat = out[box].reshape(-1, *out[box].shape[-2:])
+    region = out[box]
+    flat = region.reshape(-1, *region.shape[-2:])
     cavities = [_cavity_regions(frame) for frame in flat]  # found once, used for the centre and the frames
     centre = _centre_of(cavities) if max_offset_mm is not None else None
     for index in range(flat.shape[0]):
         flat[index] = _clean_frame(flat[index], cavities[index], pixel_mm, max_wall_mm, centre, max_offset_mm)
-    out[box] = keep_largest_component(flat).reshape(out[box].shape)
+    out[box] = keep_largest_component(flat).reshape(region.shape)
     return out
 
 
