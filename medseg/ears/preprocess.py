@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from medseg.ears.separable_resample import resample_axis_aligned
+from medseg.ears.separable_resample import resample_axis_aligned, resample_tilted
 from medseg.errors import ImageReadError
 
 __all__ = ["Grid", "Preprocessed", "preprocess", "read_ct", "resample_to_lps", "scale_hu", "to_input_grid"]
@@ -215,9 +215,10 @@ def field_of_view_mask(shape: tuple[int, int, int], origin: np.ndarray, spacing:
 def to_input_grid(volume: np.ndarray, prep: Preprocessed) -> sitk.Image:
     """Resample a network-grid volume ``(X, Y, Z)`` onto the input image's grid (linear).
 
-    An axis-aligned input (any axis order or flips) is resampled one axis at a time
-    (:mod:`medseg.ears.separable_resample`). An oblique one is resampled by SimpleITK, and
-    only around the non-zero part of ``volume``; the rest is 0.
+    An axis-aligned input (any axis order or flips) is resampled one axis at a time, and one
+    turned about a single axis (a gantry tilt) by a 1D pass and a sparse bilinear map, when
+    ``volume`` is mostly 0 (:mod:`medseg.ears.separable_resample`). Any other input is
+    resampled by SimpleITK, and only around the non-zero part of ``volume``; the rest is 0.
 
     Args:
         volume: values on the grid of ``prep.array`` (same shape).
@@ -230,9 +231,10 @@ def to_input_grid(volume: np.ndarray, prep: Preprocessed) -> sitk.Image:
     size = np.asarray(grid.size)
     if not np.any(volume):
         return grid.place(sitk.Image([int(v) for v in size], sitk.sitkFloat32))
-    values = resample_axis_aligned(volume, prep.origin, prep.spacing, grid.size, grid.origin, grid.spacing, grid.direction)
-    if values is not None:
-        return grid.place(sitk.GetImageFromArray(values))
+    for factored in (resample_axis_aligned, resample_tilted):
+        values = factored(volume, prep.origin, prep.spacing, grid.size, grid.origin, grid.spacing, grid.direction)
+        if values is not None:
+            return grid.place(sitk.GetImageFromArray(values))
     nonzero = np.argwhere(volume != 0)
     lo, hi = nonzero.min(axis=0) - 1, nonzero.max(axis=0) + 1
     corners = np.array([[a, b, c] for a in (lo[0], hi[0]) for b in (lo[1], hi[1]) for c in (lo[2], hi[2])], float)
