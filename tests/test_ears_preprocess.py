@@ -70,8 +70,9 @@ _DOUBLE_OBLIQUE = np.array(
 @pytest.mark.parametrize(
     "direction",
     [
-        (-1.0, 0.0, 0.0, 0.0, -1.0, 0.0, 0.0, 0.0, 1.0),  # axis-aligned: resampled one axis at a time
-        # turned about x: the local response by a 1D pass and a sparse bilinear map, the wide one by SimpleITK
+        # axis-aligned: the local response by a 1D pass and a sparse bilinear map, the wide one a pass per axis
+        (-1.0, 0.0, 0.0, 0.0, -1.0, 0.0, 0.0, 0.0, 1.0),
+        # turned about x: the local response as above, the wide one by SimpleITK
         (1.0, 0.0, 0.0, 0.0, np.cos(_TILT), -np.sin(_TILT), 0.0, np.sin(_TILT), np.cos(_TILT)),
         tuple(_DOUBLE_OBLIQUE.ravel()),  # double oblique: SimpleITK, in a box
     ],

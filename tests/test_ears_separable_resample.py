@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from medseg.ears.separable_resample import kept_axis, resample_axis_aligned, resample_tilted, signed_permutation
+from medseg.ears.separable_resample import kept_axis, resample_axis_aligned, resample_sparse, signed_permutation
 
 AXIS_ALIGNED = [
     (1, 0, 0, 0, 1, 0, 0, 0, 1),
@@ -85,9 +85,9 @@ TILTED = [
 ]
 
 
-@pytest.mark.parametrize("matrix", TILTED)
-def test_tilted_matches_simpleitk_linear_resampling(matrix):
-    """Sparse values, edges and axis order as sitk.Resample gives them, for a grid turned about one axis."""
+@pytest.mark.parametrize("matrix", TILTED + [np.reshape(direction, (3, 3)) for direction in AXIS_ALIGNED])
+def test_sparse_matches_simpleitk_linear_resampling(matrix):
+    """Sparse values, edges and axis order as sitk.Resample gives them, tilted or axis-aligned grids."""
     rng = np.random.default_rng(5)
     volume = (rng.uniform(0.0, 1.0, (14, 12, 10)) * (rng.uniform(size=(14, 12, 10)) < 0.1)).astype(np.float32)
     volume[0, 5, 5], volume[-1, -1, -1], volume[6, 0, 9] = 0.7, 0.5, 0.9  # hot voxels on the source's faces
@@ -97,22 +97,22 @@ def test_tilted_matches_simpleitk_linear_resampling(matrix):
     centre = origin + spacing * (np.asarray(volume.shape) - 1) / 2
     target_origin = centre - matrix @ (np.asarray(target_spacing) * (np.asarray(size) - 1) / 2) + [0.31, -0.23, 0.47]
     expected = _sitk_reference(volume, origin, spacing, size, target_origin, target_spacing, direction)
-    values = resample_tilted(volume, origin, spacing, size, target_origin, target_spacing, direction)
+    values = resample_sparse(volume, origin, spacing, size, target_origin, target_spacing, direction)
     assert values.shape == tuple(size[::-1]) and values.dtype == np.float32
     assert 0.1 < (expected != 0).mean() < 0.9
     np.testing.assert_allclose(values, expected, atol=1e-6)
 
 
-def test_tilted_leaves_double_oblique_and_dense_volumes_to_a_general_resampler():
+def test_sparse_leaves_double_oblique_and_dense_volumes_to_other_resamplers():
     sparse_volume = np.zeros((6, 6, 6), np.float32)
     sparse_volume[2, 3, 1] = 1.0
     grid = ((8, 8, 8), (0, 0, 0), (1, 1, 1))
     double_oblique = tuple((_turn(0, 10.0) @ _turn(2, 10.0)).ravel())
     assert kept_axis(double_oblique) is None
-    assert resample_tilted(sparse_volume, np.zeros(3), 1.0, *grid[:1], grid[1], grid[2], double_oblique) is None
+    assert resample_sparse(sparse_volume, np.zeros(3), 1.0, *grid[:1], grid[1], grid[2], double_oblique) is None
     tilted = tuple(_turn(0, 10.0).ravel())
-    assert resample_tilted(np.ones((6, 6, 6), np.float32), np.zeros(3), 1.0, grid[0], grid[1], grid[2], tilted) is None
-    assert resample_tilted(sparse_volume, np.zeros(3), 1.0, grid[0], grid[1], grid[2], tilted) is not None
+    assert resample_sparse(np.ones((6, 6, 6), np.float32), np.zeros(3), 1.0, grid[0], grid[1], grid[2], tilted) is None
+    assert resample_sparse(sparse_volume, np.zeros(3), 1.0, grid[0], grid[1], grid[2], tilted) is not None
 
 
 def test_kept_axis_reads_the_axis_left_on_a_patient_axis():

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from medseg.ears.separable_resample import resample_axis_aligned, resample_tilted
+from medseg.ears.separable_resample import resample_axis_aligned, resample_sparse
 from medseg.errors import ImageReadError
 
 __all__ = ["Grid", "Preprocessed", "preprocess", "read_ct", "resample_to_lps", "scale_hu", "to_input_grid"]
@@ -215,10 +215,11 @@ def field_of_view_mask(shape: tuple[int, int, int], origin: np.ndarray, spacing:
 def to_input_grid(volume: np.ndarray, prep: Preprocessed) -> sitk.Image:
     """Resample a network-grid volume ``(X, Y, Z)`` onto the input image's grid (linear).
 
-    An axis-aligned input (any axis order or flips) is resampled one axis at a time, and one
-    turned about a single axis (a gantry tilt) by a 1D pass and a sparse bilinear map, when
-    ``volume`` is mostly 0 (:mod:`medseg.ears.separable_resample`). Any other input is
-    resampled by SimpleITK, and only around the non-zero part of ``volume``; the rest is 0.
+    When ``volume`` is mostly 0 (a heatmap) and the input is axis-aligned or turned about a
+    single axis (a gantry tilt), it is resampled by a 1D pass and a sparse bilinear map; a
+    dense ``volume`` on an axis-aligned input, one axis at a time
+    (:mod:`medseg.ears.separable_resample`). Any other input is resampled by SimpleITK, and
+    only around the non-zero part of ``volume``; the rest is 0.
 
     Args:
         volume: values on the grid of ``prep.array`` (same shape).
@@ -231,7 +232,7 @@ def to_input_grid(volume: np.ndarray, prep: Preprocessed) -> sitk.Image:
     size = np.asarray(grid.size)
     if not np.any(volume):
         return grid.place(sitk.Image([int(v) for v in size], sitk.sitkFloat32))
-    for factored in (resample_axis_aligned, resample_tilted):
+    for factored in (resample_sparse, resample_axis_aligned):
         values = factored(volume, prep.origin, prep.spacing, grid.size, grid.origin, grid.spacing, grid.direction)
         if values is not None:
             return grid.place(sitk.GetImageFromArray(values))

@@ -1,14 +1,14 @@
 """Linear resampling from an identity-direction grid onto an axis-aligned or tilted grid, by factors.
 
-When the target grid's direction is a signed permutation (axial CTs stored in LPS or RAS
-order, or with flipped axes), trilinear interpolation factors into three 1D interpolations.
-Three 1D passes cost far less than a general resampling, which works out a 3D position and
-eight neighbours for every output voxel. When only one target axis runs along a patient
-axis (a gantry tilt: the slices turned about the left-right axis), it factors into a 1D
-pass along that axis and one bilinear map of the other two, shared by every plane and
-applied as a sparse matrix, which pays when most values are 0 (a heatmap). The values
-follow ``sitk.Resample(..., sitk.sitkLinear, 0.0)``: the nearest edge value within half a
-voxel of the source's edge, 0 further out.
+When one target axis runs along a patient axis (every axis-aligned grid, and a gantry
+tilt: slices turned about the left-right axis), trilinear interpolation factors into a 1D
+pass along that axis and one bilinear map of the other two, the same for every plane.
+Applied as a sparse matrix, that map costs in proportion to the non-zero values, which
+pays for a heatmap (mostly 0). A dense volume on an axis-aligned grid is resampled in
+three 1D passes. Either way costs far less than a general resampling, which works out a
+3D position and eight neighbours for every output voxel. The values follow
+``sitk.Resample(..., sitk.sitkLinear, 0.0)``: the nearest edge value within half a voxel of
+the source's edge, 0 further out.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["signed_permutation", "resample_axis_aligned", "kept_axis", "resample_tilted"]
+__all__ = ["signed_permutation", "resample_axis_aligned", "kept_axis", "resample_sparse"]
 
 _ROWS_PER_BLOCK = 16
 
@@ -163,7 +163,7 @@ def _bilinear_map(
     return np.concatenate(sources), np.concatenate(targets), np.concatenate(weights)
 
 
-def resample_tilted(
+def resample_sparse(
     volume: np.ndarray,
     origin: Sequence[float],
     spacing: float,
@@ -172,14 +172,15 @@ def resample_tilted(
     target_spacing: Sequence[float],
     target_direction: Sequence[float],
 ) -> np.ndarray | None:
-    """Linear resampling of a mostly-zero identity-direction volume onto a grid turned about one axis.
+    """Linear resampling of a mostly-zero identity-direction volume onto a grid with an axis along an LPS axis.
 
-    Arguments and returned array as :func:`resample_axis_aligned`.
+    The grid may be axis-aligned or turned about that one axis. Arguments and returned
+    array as :func:`resample_axis_aligned`.
 
     Returns:
         ``float32`` array in SimpleITK's order ``(z, y, x)`` of the target, or ``None`` when no
-        target axis lies along an LPS axis, or when the values are too dense for the sparse
-        route to pay (use a general resampler then).
+        target axis lies along an LPS axis, or when more than :data:`MAX_SPARSE_DENSITY` of
+        the values are non-zero (use :func:`resample_axis_aligned` or a general resampler then).
     """
     from scipy import sparse
 
