@@ -118,15 +118,15 @@ def resample_axis_aligned(
 
 
 def kept_axis(direction: Sequence[float], tolerance: float = 1e-6) -> tuple[int, int, float] | None:
-    """A target axis that runs along an LPS axis, alone, while the other two are turned.
+    """A target axis that runs along an LPS axis; the other two may be turned about it.
 
     Args:
         direction: the 3x3 direction matrix, row-major.
         tolerance: how far an entry may be from 0 or ±1.
 
     Returns:
-        ``(target_axis, lps_axis, sign)`` for the first such axis, or ``None`` when no axis
-        lies along an LPS axis (double oblique).
+        ``(target_axis, lps_axis, sign)`` for the first such axis (axis-aligned grids have
+        three), or ``None`` when no axis lies along an LPS axis (double oblique).
     """
     matrix = np.asarray(direction, float).reshape(3, 3)
     for target_axis, column in enumerate(matrix.T):
