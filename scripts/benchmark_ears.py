@@ -8,7 +8,7 @@ The model is the demo's final model when it exists (``results/models/ears/final/
 else untrained weights of the default architecture. Use a trained model for the figures
 you report: its heatmaps respond weakly over much of the head, and writing them on the
 input grid is most of the time; the untrained model's near-empty heatmaps make the write
-step look about ten times cheaper.
+step look cheaper than it is.
 
 Example:
     .venv/bin/python scripts/benchmark_ears.py --threads 2 --runs 3
