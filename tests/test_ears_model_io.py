@@ -40,6 +40,16 @@ def test_roundtrip(model_dir):
         assert torch.equal(model.network.state_dict()[key], value)
 
 
+
+def test_model_saved_before_mirror_averaging_keeps_plain_decoding(model_dir):
+    """Its threshold was tuned without the mirrored view, so loading must not switch it on."""
+    path, trained = model_dir
+    assert trained.config.test_flip_lr and load_model(path).config.test_flip_lr
+    manifest = json.loads((path / "manifest.json").read_text())
+    del manifest["config"]["ears"]["test_flip_lr"]
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    assert load_model(path).config.test_flip_lr is False
+
 def test_tampered_file_is_refused(model_dir):
     path, _ = model_dir
     (path / "threshold.json").write_text('{"threshold": 0.01}')

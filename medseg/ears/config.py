@@ -49,6 +49,8 @@ class EarsConfig:
         candidate_min_score: local maxima weaker than this are not candidates.
         peak_distance_mm: minimum distance between two candidates of one channel.
         refine_radius: half-width in voxels of the sub-voxel peak refinement window.
+        test_flip_lr: average the heatmaps with those of the left-right mirrored volume
+            (channels swapped back) when decoding, in threshold tuning and in detection.
         threshold: presence threshold; ``None`` = tuned on the training cases.
         threshold_grid: thresholds tried when tuning.
         shape_constraint: apply the shape prior when decoding.
@@ -94,6 +96,7 @@ class EarsConfig:
     candidate_min_score: float = 0.05
     peak_distance_mm: float = 10.0
     refine_radius: int = 1
+    test_flip_lr: bool = True
     threshold: float | None = None
     threshold_grid: tuple[float, ...] = (0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85)
     shape_constraint: bool = True

@@ -80,7 +80,10 @@ def load_model(model_dir: str | os.PathLike[str]) -> EarsModel:
     model_dir = Path(model_dir)
     manifest = verify_manifest(model_dir, TASK, required=("model.pt", "shape_prior.json", "threshold.json"))
     try:
-        config = from_config(manifest["config"])
+        stored = dict(manifest["config"])
+        # a model saved before mirror averaging existed had its threshold tuned without it
+        stored["ears"] = {"test_flip_lr": False, **(stored.get("ears") or {})}
+        config = from_config(stored)
         network = network_from_architecture(manifest["architecture"])
         state = torch.load(model_dir / "model.pt", map_location="cpu", weights_only=True)
         network.load_state_dict(state)

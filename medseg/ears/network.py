@@ -49,21 +49,30 @@ def build_network(config: EarsConfig) -> torch.nn.Module:
 
 
 @torch.no_grad()
-def predict_volume(model: torch.nn.Module, array: np.ndarray, mixed_precision: bool = False) -> np.ndarray:
+def predict_volume(model: torch.nn.Module, array: np.ndarray, mixed_precision: bool = False, mirror_lr: bool = False) -> np.ndarray:
     """Run the network on a whole preprocessed volume, on the network's device.
 
     Args:
         model: the network (put in eval mode here).
         array: ``(C, X, Y, Z)`` network input (see
-            :meth:`medseg.ears.preprocess.Preprocessed.network_input`), padded to the stride.
+            :meth:`medseg.ears.preprocess.Preprocessed.network_input`), padded to the stride;
+            X runs from the patient's right to left.
         mixed_precision: autocast on CUDA.
+        mirror_lr: also run the left-right mirrored volume, mirror its heatmaps back with
+            the left and right channels swapped, and average the two. Each channel answers
+            at both ears to some degree (the local anatomy of one ear is the mirror of the
+            other's); averaging with the mirrored view makes the two channels mirror images of
+            each other's response, and steadies the peaks.
 
     Returns:
-        ``(2, X, Y, Z)`` ``float32`` heatmaps clipped to ``[0, 1]``.
+        ``(2, X, Y, Z)`` ``float32`` heatmaps (left, right) clipped to ``[0, 1]``.
     """
     model.eval()
     device = module_device(model)
     x = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))[None].to(device)
     with autocast(device, mixed_precision):
-        y = model(x)[0]
-    return y.float().clamp_(0.0, 1.0).cpu().numpy()
+        y = model(x)[0].float().clamp_(0.0, 1.0)
+        if mirror_lr:
+            mirrored = model(x.flip(2))[0].float().clamp_(0.0, 1.0)
+            y = 0.5 * (y + mirrored.flip(0, 1))
+    return y.cpu().numpy()

@@ -328,7 +328,7 @@ def mine_hard_negatives(model: torch.nn.Module, cases: Sequence[TrainingCase], c
 
 def case_candidates(model: torch.nn.Module, case_prep: Preprocessed, config: EarsConfig) -> tuple[np.ndarray, dict[str, list[Candidate]]]:
     """Heatmaps and decoding candidates (with lateral depths) of one preprocessed volume."""
-    heatmaps = predict_volume(model, case_prep.network_input(), config.mixed_precision)
+    heatmaps = predict_volume(model, case_prep.network_input(), config.mixed_precision, config.test_flip_lr)
     threshold = head_threshold(config.head_threshold_hu, config.hu_clip)
     candidates = extract_candidates(
         heatmaps,
