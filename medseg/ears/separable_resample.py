@@ -39,16 +39,18 @@ def signed_permutation(direction: Sequence[float], tolerance: float = 1e-6) -> l
         ``[(lps_axis, sign), ...]`` per image axis, or ``None`` when the direction is oblique.
     """
     matrix = np.asarray(direction, float).reshape(3, 3)
-    out = []
-    for column in matrix.T:
-        axis = int(np.argmax(np.abs(column)))
-        others = np.delete(column, axis)
-        if abs(abs(column[axis]) - 1.0) > tolerance or np.any(np.abs(others) > tolerance):
-            return None
-        out.append((axis, float(np.sign(column[axis]))))
-    if len({axis for axis, _ in out}) != 3:
+    out = [_along_lps_axis(column, tolerance) for column in matrix.T]
+    if any(found is None for found in out) or len({found[0] for found in out}) != 3:
         return None
-    return out
+    return out  # type: ignore[return-value]
+
+
+def _along_lps_axis(vector: np.ndarray, tolerance: float) -> tuple[int, float] | None:
+    """``(lps_axis, sign)`` when a unit ``vector`` runs along an LPS axis (within ``tolerance``), else ``None``."""
+    axis = int(np.argmax(np.abs(vector)))
+    if abs(abs(vector[axis]) - 1.0) > tolerance or np.any(np.abs(np.delete(vector, axis)) > tolerance):
+        return None
+    return axis, float(np.sign(vector[axis]))
 
 
 def _taps(coordinate: np.ndarray, length: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -130,14 +132,9 @@ def kept_axis(direction: Sequence[float], tolerance: float = 1e-6) -> tuple[int,
     """
     matrix = np.asarray(direction, float).reshape(3, 3)
     for target_axis, column in enumerate(matrix.T):
-        lps_axis = int(np.argmax(np.abs(column)))
-        row = matrix[lps_axis]
-        if (
-            abs(abs(column[lps_axis]) - 1.0) <= tolerance
-            and np.all(np.abs(np.delete(column, lps_axis)) <= tolerance)
-            and np.all(np.abs(np.delete(row, target_axis)) <= tolerance)
-        ):
-            return target_axis, lps_axis, float(np.sign(column[lps_axis]))
+        found = _along_lps_axis(column, tolerance)
+        if found is not None and np.all(np.abs(np.delete(matrix[found[0]], target_axis)) <= tolerance):
+            return target_axis, *found
     return None
 
 
