@@ -1,7 +1,8 @@
+import pytest
 import torch
 from torch import nn
 
-from medseg.lv.convlstm import ConvLSTM, ConvLSTMCell
+from medseg.lv.convlstm import ConvLSTM, ConvLSTMCell, _update, _update_in_place
 
 
 def test_cell_shapes_and_state():
@@ -86,3 +87,31 @@ def test_time_index_equals_indexing_the_input():
         assert indexed.shape == (2, 9, 4, 6, 6)
         assert torch.allclose(indexed, layer(x[:, index]), atol=1e-6)
         assert torch.allclose(layer(x, torch.arange(5)), layer(x), atol=1e-6)
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_inference_path_equals_the_autograd_path(channels_last):
+    torch.manual_seed(0)
+    layer = ConvLSTM(8, 6, bidirectional=True).eval()
+    x = torch.randn(2, 5, 8, 12, 12) * 3  # large pre-activations reach tanh's flat ends
+    if channels_last:
+        x = x.flatten(0, 1).contiguous(memory_format=torch.channels_last).unflatten(0, (2, 5))
+    index = torch.arange(-2, 7) % 5
+    with torch.enable_grad():
+        reference = layer(x, index).detach()
+    with torch.inference_mode():
+        fast = layer(x, index)
+    with torch.no_grad():
+        assert torch.allclose(layer(x, index), fast)
+    assert fast.shape == reference.shape
+    assert (fast - reference).abs().max() < 1e-5
+
+
+def test_inference_update_equals_tanh_form():
+    gates = torch.linspace(-30, 30, 4 * 3 * 50).reshape(1, 12, 5, 10)
+    c = torch.linspace(-20, 20, 3 * 50).reshape(1, 3, 5, 10)
+    with torch.inference_mode():
+        h_fast, c_fast = _update_in_place(gates, c.clone())
+    h_ref, c_ref = _update(gates, c)
+    assert torch.allclose(c_fast, c_ref, atol=1e-6) and torch.allclose(h_fast, h_ref, atol=1e-6)
+    assert torch.isfinite(h_fast).all()
