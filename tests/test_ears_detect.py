@@ -3,6 +3,7 @@ import json
 import numpy as np
 import pytest
 import SimpleITK as sitk
+import torch
 import yaml
 from test_ears_synth import synthetic_head
 
@@ -37,6 +38,8 @@ def test_detect_writes_outputs_on_input_grid(study, capsys):
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]).keys() == {"left", "right"}
     doc = json.loads((out / "ears.json").read_text())
     assert doc["coordinate_system"] == "LPS" and doc["decision"]["shape_constraint"] is True
+    assert doc["decision"]["mirror_averaging"] is EARS.get("test_flip_lr", True)
+    assert doc["provenance"]["seed"] == 11 and doc["provenance"]["packages"]["torch"] == torch.__version__
     for side in ("left", "right"):
         ear = doc["ears"][side]
         assert set(ear) >= {"present", "score", "position_lps", "position_ras", "voxel_index"}

@@ -21,6 +21,7 @@ from medseg.ears.preprocess import Preprocessed, preprocess, to_input_grid
 from medseg.ears.targets import EAR_SIDES
 from medseg.ears.train import case_candidates
 from medseg.io.atomic import atomic_path, write_json
+from medseg.provenance import collect_provenance
 
 __all__ = ["Detection", "detect", "detection_document", "write_detection", "detect_file", "lps_to_ras"]
 
@@ -48,6 +49,7 @@ class Detection:
     shape_constraint: bool
     seconds: dict[str, float]
     device: str = "cpu"
+    mirror_averaging: bool = False
 
 
 def detect(
@@ -82,7 +84,8 @@ def detect(
     decision = decide(candidates, threshold, model.shape_prior if shape_constraint else None)
     t3 = time.perf_counter()
     seconds = {"preprocess": t1 - t0, "network": t2 - t1, "decode": t3 - t2}
-    return Detection(decision, heatmaps, prep, threshold, shape_constraint, seconds, describe_device(target, config.mixed_precision))
+    device_name = describe_device(target, config.mixed_precision)
+    return Detection(decision, heatmaps, prep, threshold, shape_constraint, seconds, device_name, config.test_flip_lr)
 
 
 def _candidate_entry(candidate: Candidate, prep: Preprocessed) -> dict[str, Any]:
@@ -130,12 +133,17 @@ def detection_document(detection: Detection, source: str | None = None, model: E
         "ears": ears,
         "points": {s: {"present": ears[s]["present"], "position": ears[s]["position_lps"]} for s in EAR_SIDES},
         "rejected": rejected,
-        "decision": {"threshold": detection.threshold, "shape_constraint": detection.shape_constraint},
+        "decision": {
+            "threshold": detection.threshold,
+            "shape_constraint": detection.shape_constraint,
+            "mirror_averaging": detection.mirror_averaging,
+        },
         "device": detection.device,
         "seconds": {k: round(v, 3) for k, v in detection.seconds.items()},
     }
     if model is not None:
         doc["model"] = {"path": str(model.path), "variant": model.manifest.get("variant"), "model_sha256": model.manifest["files"].get("model.pt")}
+        doc["provenance"] = collect_provenance(model.config.to_dict(), model.config.seed)
     return doc
 
 
