@@ -93,6 +93,7 @@ def test_baseline_and_evaluate(study, tmp_path):
         out = tmp_path / f"b{i}"
         assert main(["-q", "ears", "baseline", "detect", str(study / f"c{i}.nii.gz"), "--model", str(tmp_path / "base"), "--out", str(out)]) == 0
         rows.append(f"c{i}\tS{i}\tbaseline\t{out / 'ears.json'}\t{study / f'c{i}.json'}")
+        assert json.loads((out / "ears.json").read_text())["provenance"]["seed"] == 11
         out = tmp_path / f"n{i}"
         assert main(["-q", "ears", "detect", str(study / f"c{i}.nii.gz"), "--model", str(study / "model"), "--out", str(out)]) == 0
         rows.append(f"c{i}\tS{i}\tfull\t{out / 'ears.json'}\t{study / f'c{i}.json'}")

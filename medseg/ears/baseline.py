@@ -23,6 +23,7 @@ from medseg.ears.targets import EAR_SIDES
 from medseg.ears.train import _crop, load_training_cases, read_cases_table
 from medseg.errors import MedsegError
 from medseg.io.atomic import atomic_dir, write_json
+from medseg.provenance import collect_provenance
 from medseg.model_manifest import verify_manifest, write_manifest
 
 __all__ = ["TASK", "build_templates", "ncc_map", "match", "train_baseline", "detect_baseline_file"]
@@ -153,6 +154,7 @@ def detect_baseline_file(input_path: str | os.PathLike[str], model_dir: str | os
         "ears": ears,
         "points": {s: {"present": ears[s]["present"], "position": ears[s]["position_lps"]} for s in EAR_SIDES},
         "decision": {"threshold": threshold},
+        "provenance": collect_provenance(manifest["config"], manifest["config"].get("seed")),
     }
     write_json(Path(out_dir) / "ears.json", doc)
     return doc
