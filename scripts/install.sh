@@ -5,9 +5,11 @@
 #   bash scripts/install.sh --dev    # the same plus the test tools
 #
 # torch: a torch already importable by $PYTHON (or already in .venv) is kept as it is.
-# Otherwise torch==$MEDSEG_TORCH_VERSION is installed. On a machine without an NVIDIA
-# GPU, set MEDSEG_TORCH_INDEX=https://download.pytorch.org/whl/cpu (or pre-install a CPU
-# torch) so that pip does not fetch a multi-GB CUDA build.
+# Otherwise torch==$MEDSEG_TORCH_VERSION (default 2.13.0) is installed:
+# - on Linux x86_64 without an NVIDIA GPU, the CPU build (torch==VERSION+cpu, from
+#   https://download.pytorch.org/whl/cpu or a local wheel), never the multi-GB CUDA build;
+# - elsewhere (a machine with an NVIDIA GPU, macOS), torch==VERSION from PyPI;
+# - MEDSEG_TORCH_INDEX=URL overrides both: torch==VERSION from that index.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -27,6 +29,11 @@ import sys
 sys.exit(0 if sys.version_info >= (3, 10) else 1)
 PY
 
+has_nvidia_gpu() {
+    [[ -e /proc/driver/nvidia/gpus ]] && [[ -n "$(ls -A /proc/driver/nvidia/gpus 2>/dev/null)" ]] && return 0
+    command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L 2>/dev/null | grep -q "^GPU"
+}
+
 venv=".venv"
 if [[ ! -x "$venv/bin/python" ]]; then
     if "$PYTHON" -c "import torch" >/dev/null 2>&1; then
@@ -42,11 +49,26 @@ if "$venv/bin/python" -c "import torch" >/dev/null 2>&1; then
     torch_version="$("$venv/bin/python" -c 'import torch; print(torch.__version__.split("+")[0])')"
     echo "install: torch $torch_version present, kept"
 else
-    torch_version="${MEDSEG_TORCH_VERSION:-2.13.0}"
-    index_args=()
-    [[ -n "${MEDSEG_TORCH_INDEX:-}" ]] && index_args=(--index-url "$MEDSEG_TORCH_INDEX")
-    echo "install: installing torch==$torch_version"
-    "${pip[@]}" install -q "${index_args[@]}" "torch==$torch_version"
+    torch_requirement="torch==${MEDSEG_TORCH_VERSION:-2.13.0}"
+    if [[ -n "${MEDSEG_TORCH_INDEX:-}" ]]; then
+        steps=("--index-url $MEDSEG_TORCH_INDEX $torch_requirement")
+    elif [[ "$(uname -s)-$(uname -m)" == "Linux-x86_64" ]] && ! has_nvidia_gpu; then
+        echo "install: no NVIDIA GPU found; taking the CPU build of torch"
+        torch_requirement+="+cpu"
+        # torch alone from the CPU wheel index, then its dependencies from the usual one
+        steps=("--no-deps --extra-index-url https://download.pytorch.org/whl/cpu $torch_requirement" "$torch_requirement")
+    else
+        steps=("$torch_requirement")
+    fi
+    echo "install: installing $torch_requirement"
+    for step in "${steps[@]}"; do
+        # shellcheck disable=SC2086 # each step is a list of pip arguments
+        "${pip[@]}" install -q $step || {
+            echo "install: could not install $torch_requirement; pre-install torch, or set" \
+                 "MEDSEG_TORCH_INDEX to a wheel index that has it" >&2
+            exit 1
+        }
+    done
 fi
 
 # Pin the torch in place so that no dependency can swap it for another build.
