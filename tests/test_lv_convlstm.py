@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch import nn
 
-from medseg.lv.convlstm import ConvLSTM, ConvLSTMCell, _update, _update_in_place
+from medseg.lv.convlstm import ConvLSTM, ConvLSTMCell, _tanh, _update, _update_in_place
 
 
 def test_cell_shapes_and_state():
@@ -115,3 +115,9 @@ def test_inference_update_equals_tanh_form():
     h_ref, c_ref = _update(gates, c)
     assert torch.allclose(c_fast, c_ref, atol=1e-6) and torch.allclose(h_fast, h_ref, atol=1e-6)
     assert torch.isfinite(h_fast).all()
+
+
+def test_half_precision_keeps_tanh():
+    x = torch.linspace(-0.01, 0.01, 64, dtype=torch.bfloat16)
+    assert torch.equal(_tanh(x), torch.tanh(x))
+    assert torch.allclose(_tanh(x.float()), torch.tanh(x.float()), atol=1e-6)
