@@ -40,7 +40,6 @@ def test_roundtrip(model_dir):
         assert torch.equal(model.network.state_dict()[key], value)
 
 
-
 def test_model_saved_before_mirror_averaging_keeps_plain_decoding(model_dir):
     """Its threshold was tuned without the mirrored view, so loading must not switch it on."""
     path, trained = model_dir
@@ -49,6 +48,7 @@ def test_model_saved_before_mirror_averaging_keeps_plain_decoding(model_dir):
     del manifest["config"]["ears"]["test_flip_lr"]
     (path / "manifest.json").write_text(json.dumps(manifest))
     assert load_model(path).config.test_flip_lr is False
+
 
 def test_tampered_file_is_refused(model_dir):
     path, _ = model_dir

@@ -23,8 +23,8 @@ from medseg.ears.targets import EAR_SIDES
 from medseg.ears.train import _crop, load_training_cases, read_cases_table
 from medseg.errors import MedsegError
 from medseg.io.atomic import atomic_dir, write_json
-from medseg.provenance import collect_provenance
 from medseg.model_manifest import verify_manifest, write_manifest
+from medseg.provenance import collect_provenance
 
 __all__ = ["TASK", "build_templates", "ncc_map", "match", "train_baseline", "detect_baseline_file"]
 

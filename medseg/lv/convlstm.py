@@ -79,12 +79,13 @@ class ConvLSTM(nn.Module):
         weight, bias = cell.gates.weight, cell.gates.bias
         padding = cell.gates.padding
         inference = not torch.is_grad_enabled()
+        frames_in = x.flatten(0, 1)
         w_input, w_hidden = weight[:, :in_channels], weight[:, in_channels:]
         if inference:
-            layout = _memory_format(x.flatten(0, 1))
+            layout = _memory_format(frames_in)
             w_input, w_hidden = w_input.contiguous(memory_format=layout), w_hidden.contiguous(memory_format=layout)
         update = _update_in_place if inference else _update
-        x_gates = F.conv2d(x.flatten(0, 1), w_input, bias, padding=padding)
+        x_gates = F.conv2d(frames_in, w_input, bias, padding=padding)
         x_gates = x_gates.unflatten(0, (b, t))
         frames = range(t) if time_index is None else time_index.tolist()
         steps = range(len(frames) - 1, -1, -1) if reverse else range(len(frames))
