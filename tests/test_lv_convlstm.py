@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch import nn
 
-from medseg.lv.convlstm import ConvLSTM, ConvLSTMCell, _tanh, _update, _update_in_place
+from medseg.lv.convlstm import ConvLSTM, ConvLSTMCell, _step_in_place, _update, _use_sigmoid_form
 
 
 def test_cell_shapes_and_state():
@@ -89,10 +89,11 @@ def test_time_index_equals_indexing_the_input():
         assert torch.allclose(layer(x, torch.arange(5)), layer(x), atol=1e-6)
 
 
+@pytest.mark.parametrize("bidirectional", [False, True])
 @pytest.mark.parametrize("channels_last", [False, True])
-def test_inference_path_equals_the_autograd_path(channels_last):
+def test_inference_path_equals_the_autograd_path(channels_last, bidirectional):
     torch.manual_seed(0)
-    layer = ConvLSTM(8, 6, bidirectional=True).eval()
+    layer = ConvLSTM(8, 6, bidirectional=bidirectional).eval()
     x = torch.randn(2, 5, 8, 12, 12) * 3  # large pre-activations reach tanh's flat ends
     if channels_last:
         x = x.flatten(0, 1).contiguous(memory_format=torch.channels_last).unflatten(0, (2, 5))
@@ -102,22 +103,45 @@ def test_inference_path_equals_the_autograd_path(channels_last):
     with torch.inference_mode():
         fast = layer(x, index)
     with torch.no_grad():
-        assert torch.allclose(layer(x, index), fast)
+        assert torch.equal(layer(x, index), fast)
     assert fast.shape == reference.shape
     assert (fast - reference).abs().max() < 1e-5
 
 
-def test_inference_update_equals_tanh_form():
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_inference_steps_stay_in_the_input_layout(channels_last):
+    layer = ConvLSTM(4, 3).eval()
+    x = torch.randn(2, 4, 4, 6, 6)
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+    x = x.flatten(0, 1).contiguous(memory_format=layout).unflatten(0, (2, 4))
+    with torch.inference_mode():
+        out = layer(x)
+    assert all(out[:, step].is_contiguous(memory_format=layout) for step in range(4))
+
+
+def test_inference_step_equals_tanh_form():
     gates = torch.linspace(-30, 30, 4 * 3 * 50).reshape(1, 12, 5, 10)
     c = torch.linspace(-20, 20, 3 * 50).reshape(1, 3, 5, 10)
-    with torch.inference_mode():
-        h_fast, c_fast = _update_in_place(gates, c.clone())
+    doubled_g = gates.clone()
+    doubled_g[:, 6:9] *= 2  # the cell-input gate block, as the sigmoid form's weights give it
     h_ref, c_ref = _update(gates, c)
-    assert torch.allclose(c_fast, c_ref, atol=1e-6) and torch.allclose(h_fast, h_ref, atol=1e-6)
-    assert torch.isfinite(h_fast).all()
+    h0_ref, c0_ref = _update(gates, None)
+    with torch.inference_mode():
+        for pre_activations, sigmoid_form in ((doubled_g, True), (gates, False)):
+            h_fast = torch.empty_like(c)
+            c_fast = _step_in_place(pre_activations, c.clone(), h_fast, sigmoid_form)
+            assert torch.allclose(c_fast, c_ref, atol=1e-6) and torch.allclose(h_fast, h_ref, atol=1e-6)
+            assert torch.isfinite(h_fast).all()
+            c_first = _step_in_place(pre_activations, None, h_fast, sigmoid_form)
+            assert torch.allclose(c_first, c0_ref, atol=1e-6) and torch.allclose(h_fast, h0_ref, atol=1e-6)
 
 
 def test_half_precision_keeps_tanh():
-    x = torch.linspace(-0.01, 0.01, 64, dtype=torch.bfloat16)
-    assert torch.equal(_tanh(x), torch.tanh(x))
-    assert torch.allclose(_tanh(x.float()), torch.tanh(x.float()), atol=1e-6)
+    gates = torch.linspace(-0.01, 0.01, 4 * 2 * 16, dtype=torch.bfloat16).reshape(1, 8, 4, 4)
+    c = torch.linspace(-0.01, 0.01, 2 * 16, dtype=torch.bfloat16).reshape(1, 2, 4, 4)
+    assert _use_sigmoid_form(gates.float()) and not _use_sigmoid_form(gates)
+    h_ref, c_ref = _update(gates, c)
+    h = torch.empty_like(c)
+    with torch.inference_mode():
+        c_new = _step_in_place(gates, c.clone(), h, _use_sigmoid_form(gates))
+    assert torch.equal(c_new, c_ref) and torch.equal(h, h_ref)

@@ -71,30 +71,20 @@ class ConvLSTM(nn.Module):
         distinct frame in one batched call and only its hidden half runs per step (same
         weights and result as stepping :class:`ConvLSTMCell`). ``time_index`` (T',) orders
         the frames into the sequence actually stepped through; default: all T in order.
-        Without autograd the step runs :func:`_update_in_place` on contiguous weight halves
-        (equal to float rounding).
+        Without autograd this is :func:`_run_inference` (equal to float rounding).
         """
-        b, t = x.shape[:2]
-        in_channels = x.shape[2]
-        weight, bias = cell.gates.weight, cell.gates.bias
-        padding = cell.gates.padding
-        inference = not torch.is_grad_enabled()
-        frames_in = x.flatten(0, 1)
-        w_input, w_hidden = weight[:, :in_channels], weight[:, in_channels:]
-        if inference:
-            layout = _memory_format(frames_in)
-            w_input, w_hidden = w_input.contiguous(memory_format=layout), w_hidden.contiguous(memory_format=layout)
-        update = _update_in_place if inference else _update
-        x_gates = F.conv2d(frames_in, w_input, bias, padding=padding)
-        x_gates = x_gates.unflatten(0, (b, t))
+        if not torch.is_grad_enabled():
+            return _run_inference(cell, x, reverse, time_index)
+        b, t, in_channels = x.shape[:3]
+        weight, padding = cell.gates.weight, cell.gates.padding
+        x_gates = F.conv2d(x.flatten(0, 1), weight[:, :in_channels], cell.gates.bias, padding=padding).unflatten(0, (b, t))
         frames = range(t) if time_index is None else time_index.tolist()
-        steps = range(len(frames) - 1, -1, -1) if reverse else range(len(frames))
         h = c = None
         outputs: list[torch.Tensor] = [None] * len(frames)  # type: ignore[list-item]
-        for step in steps:
+        for step in _step_order(len(frames), reverse):
             x_step = x_gates[:, frames[step]]
-            gates = x_step if h is None else x_step + F.conv2d(h, w_hidden, padding=padding)
-            h, c = update(gates, c)
+            gates = x_step if h is None else x_step + F.conv2d(h, weight[:, in_channels:], padding=padding)
+            h, c = _update(gates, c)
             outputs[step] = h
         return torch.stack(outputs, dim=1)
 
@@ -133,24 +123,88 @@ def _update(gates: torch.Tensor, c: torch.Tensor | None) -> tuple[torch.Tensor, 
     return torch.sigmoid(o) * torch.tanh(c), c
 
 
-def _update_in_place(gates: torch.Tensor, c: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
-    """:func:`_update` without autograd: in place, with tanh(x) as 2·sigmoid(2x) - 1 on CPU.
+def _step_order(steps: int, reverse: bool) -> range:
+    """Step indices in the order a cell visits them."""
+    return range(steps - 1, -1, -1) if reverse else range(steps)
 
-    On CPU torch's tanh is about four times slower than its sigmoid; the identity is exact
-    in real arithmetic and differs by float rounding (< 1e-6 in float32).
+
+def _run_inference(cell: ConvLSTMCell, x: torch.Tensor, reverse: bool, time_index: torch.Tensor | None) -> torch.Tensor:
+    """:meth:`ConvLSTM._run` without autograd: the same result to float rounding, faster.
+
+    The weight halves are contiguous in the input's memory format (a strided slice sends
+    small convolutions to torch's slow fallback), every hidden state is written straight
+    into the output sequence, and the state is updated in place by :func:`_step_in_place`.
+    On CPU in float32 the cell-input gate's weights and bias are doubled (exact in binary
+    floating point), so that one sigmoid over all four gates also gives sigmoid(2g), from
+    which tanh(g) = 2·sigmoid(2g) - 1.
     """
-    i, f, g, o = torch.chunk(gates, 4, dim=1)
-    c_new = torch.sigmoid(i).mul_(_tanh(g))
+    b, t, in_channels = x.shape[:3]
+    frames_in = x.flatten(0, 1)
+    layout = _memory_format(frames_in)
+    sigmoid_form = _use_sigmoid_form(frames_in)
+    weight, bias = cell.gates.weight, cell.gates.bias
+    if sigmoid_form:
+        scale = torch.ones(4, cell.hidden_channels, dtype=weight.dtype, device=weight.device)
+        scale[2] = 2.0
+        weight, bias = weight * scale.view(-1, 1, 1, 1), bias * scale.view(-1)
+    w_input = weight[:, :in_channels].contiguous(memory_format=layout)
+    w_hidden = weight[:, in_channels:].contiguous(memory_format=layout)
+    x_gates = F.conv2d(frames_in, w_input, bias, padding=cell.gates.padding).unflatten(0, (b, t))
+    frames = range(t) if time_index is None else time_index.tolist()
+    out = _sequence_buffer(x_gates[:, 0], len(frames), cell.hidden_channels, layout)
+    h = c = None
+    for step in _step_order(len(frames), reverse):
+        gates = x_gates[:, frames[step]]
+        if h is not None:
+            gates = gates + F.conv2d(h, w_hidden, padding=cell.gates.padding)
+        h = out[:, step]
+        c = _step_in_place(gates, c, h, sigmoid_form)
+    return out
+
+
+def _sequence_buffer(like: torch.Tensor, steps: int, channels: int, layout: torch.memory_format) -> torch.Tensor:
+    """An empty (B, steps, channels, H, W) sequence stored time-major, each step in ``layout``.
+
+    Time-major storage keeps every step's (B, channels, H, W) slice contiguous in the
+    layout, so the next step's convolution reads it without a copy.
+    """
+    b, _, height, width = like.shape
+    if layout == torch.channels_last:
+        return like.new_empty(steps, b, height, width, channels).permute(1, 0, 4, 2, 3)
+    return like.new_empty(steps, b, channels, height, width).transpose(0, 1)
+
+
+def _step_in_place(gates: torch.Tensor, c: torch.Tensor | None, h_out: torch.Tensor, sigmoid_form: bool) -> torch.Tensor:
+    """One LSTM state update without autograd: writes h into ``h_out``, returns the new c.
+
+    Args:
+        gates: (B, 4·hidden, H, W) pre-activations i, f, g, o; with ``sigmoid_form`` the g
+            block holds 2g (see :func:`_run_inference`).
+        c: previous cell state, or ``None`` at the first step.
+        h_out: where the new hidden state goes.
+        sigmoid_form: take tanh as 2·sigmoid(2x) - 1.
+    """
+    if sigmoid_form:
+        i, f, g, o = torch.sigmoid(gates).chunk(4, dim=1)
+        g = g.mul_(2).sub_(1)
+    else:
+        i, f, g, o = gates.chunk(4, dim=1)
+        i, f, g, o = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
+    c_new = g.mul_(i)
     if c is not None:
-        c_new += torch.sigmoid(f).mul_(c)
-    return _tanh(c_new).mul_(torch.sigmoid(o)), c_new
+        c_new += f.mul_(c)
+    tanh_c = torch.sigmoid(c_new * 2).mul_(2).sub_(1) if sigmoid_form else torch.tanh(c_new)
+    torch.mul(tanh_c, o, out=h_out)
+    return c_new
 
 
-def _tanh(x: torch.Tensor) -> torch.Tensor:
-    """tanh; on CPU in float32 as 2·sigmoid(2x) - 1 (lower precision types keep tanh)."""
-    if x.device.type != "cpu" or x.dtype != torch.float32:
-        return torch.tanh(x)
-    return torch.sigmoid(x * 2).mul_(2).sub_(1)
+def _use_sigmoid_form(x: torch.Tensor) -> bool:
+    """Whether tanh pays to be taken as 2·sigmoid(2x) - 1: on CPU in float32.
+
+    There torch's tanh costs about four sigmoids; the identity is exact in real arithmetic
+    and differs by float rounding (< 1e-6). GPUs and lower precision types keep tanh.
+    """
+    return x.device.type == "cpu" and x.dtype == torch.float32
 
 
 def _memory_format(x: torch.Tensor) -> torch.memory_format:
