@@ -17,7 +17,8 @@ from medseg.cli.main import main
 from medseg.ears.network import predict_volume
 from medseg.ears.train import train_network
 from medseg.lv.config import LVConfig
-from medseg.lv.dataset import read_volume, study_roi
+from medseg.lv.dataset import study_roi
+from medseg.lv.study import read_volume
 from medseg.lv.model_io import load_model
 from medseg.lv.network import fold_batchnorm
 from medseg.lv.roi import normalise_intensity

@@ -152,3 +152,13 @@ def test_detached_header_without_data_file(tmp_path, oblique, name, data):
     (tmp_path / data).unlink()
     with pytest.raises(ImageReadError, match=f"{name}: its data file {data} is missing"):
         read_image(path)
+
+
+@pytest.mark.parametrize("name", ["x.nii", "x.nii.gz"])
+def test_nifti_short_of_its_header_length_is_named(tmp_path, oblique, name):
+    path = write_image(oblique, tmp_path / name)
+    data = gzip.decompress(path.read_bytes()) if name.endswith(".gz") else path.read_bytes()
+    short = data[:-64]  # a whole gzip stream, or a whole file, that lacks the last voxels
+    path.write_bytes(gzip.compress(short) if name.endswith(".gz") else short)
+    with pytest.raises(ImageReadError, match=rf"{name}: truncated or corrupt NIfTI \({len(short)} bytes of data"):
+        read_image(path)

@@ -15,7 +15,8 @@ from test_lv_synthetic import write_case
 from medseg.cli.main import main
 from medseg.errors import ModelError
 from medseg.lv.config import LVConfig
-from medseg.lv.dataset import read_labels, read_volume
+from medseg.lv.dataset import read_labels
+from medseg.lv.study import read_volume
 from medseg.lv.model_io import load_model, save_model
 from medseg.lv.segment import areas_table, cyclic_pad, segment_volume
 from medseg.lv.train import MaskedDiceCELoss, train

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from medseg.errors import ConfigError, ModelError
@@ -120,10 +121,6 @@ def training_time(summary: dict) -> str:
 
 
 def run_segment(args: argparse.Namespace) -> int:
-    from medseg.device import resolve_device
-    from medseg.lv.model_io import load_model
-    from medseg.lv.segment import segment_study
-
     model_dir = Path(args.model)
     if not model_dir.exists():
         hint = (
@@ -133,14 +130,24 @@ def run_segment(args: argparse.Namespace) -> int:
             else ""
         )
         raise ModelError(f"model folder {model_dir} does not exist{hint}")
-    model, config, manifest = load_model(model_dir)
-    config = config.replace(device=args.device)
-    resolve_device(config.device)  # a GPU that is not there fails before the study is read
-    if args.threads:
-        config = config.replace(threads=args.threads)
-    if args.test_flips is not None:
-        config = config.replace(test_flips=args.test_flips)
-    info = segment_study(args.input, model, config, args.out, manifest)
+    from medseg.lv.study import read_volume
+
+    # the study is read on a second thread while torch is imported and the model loaded
+    with ThreadPoolExecutor(1, thread_name_prefix="read-study") as reader:
+        study = reader.submit(read_volume, args.input)
+        from medseg.device import resolve_device
+        from medseg.lv.model_io import load_model
+        from medseg.lv.segment import segment_study
+
+        model, config, manifest = load_model(model_dir)
+        config = config.replace(device=args.device)
+        resolve_device(config.device)  # a GPU that is not there fails before anything is written
+        if args.threads:
+            config = config.replace(threads=args.threads)
+        if args.test_flips is not None:
+            config = config.replace(test_flips=args.test_flips)
+        volume = study.result()
+    info = segment_study(args.input, model, config, args.out, manifest, volume)
     logger.info("segmented %s (%s) -> %s", args.input, "x".join(map(str, info["shape_slices_phases_rows_cols"])), args.out)
     return 0
 

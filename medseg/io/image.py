@@ -50,25 +50,35 @@ def _is_directory_target(path: str | os.PathLike[str]) -> bool:
     return text.endswith(("/", os.sep)) or Path(text).is_dir() or image_suffix(text) == ""
 
 
-def _check_nifti_length(path: Path) -> None:
-    """SimpleITK reads a truncated NIfTI without complaint; compare the data length first."""
-    import nibabel as nib  # here, so that its import runs beside ITK's read too
+def _stored_nifti_bytes(path: Path) -> int:
+    """Bytes a NIfTI file holds once inflated.
 
+    Raises:
+        ImageReadError: the gzip stream is incomplete or corrupt.
+    """
+    if image_suffix(path) != ".nii.gz":
+        return path.stat().st_size
+    length = 0
     try:
-        header = nib.load(str(path)).header
-        expected = int(header["vox_offset"]) + int(np.prod(header.get_data_shape())) * header.get_data_dtype().itemsize
-    except Exception:  # noqa: BLE001 - nibabel raises many types for bad headers
-        raise ImageReadError(f"{path}: truncated or corrupt NIfTI (the header cannot be read)") from None
-    if image_suffix(path) == ".nii.gz":
-        length = 0
-        try:
-            with gzip.open(path, "rb") as handle:
-                while chunk := handle.read(1 << 22):
-                    length += len(chunk)
-        except (EOFError, OSError, zlib.error):
-            raise ImageReadError(f"{path}: truncated or corrupt NIfTI (the gzip stream is incomplete)") from None
-    else:
-        length = path.stat().st_size
+        with gzip.open(path, "rb") as handle:
+            while chunk := handle.read(1 << 22):
+                length += len(chunk)
+    except (EOFError, OSError, zlib.error):
+        raise ImageReadError(f"{path}: truncated or corrupt NIfTI (the gzip stream is incomplete)") from None
+    return length
+
+
+def _check_nifti_length(image: sitk.Image, path: Path, length: int) -> None:
+    """SimpleITK reads a truncated NIfTI without complaint: compare the data with its header.
+
+    The header fields come from ITK's own parse, kept in the image's metadata.
+    """
+    keys = ("dim[0]", "vox_offset", "bitpix")
+    if not all(image.HasMetaDataKey(key) for key in keys):
+        return
+    axes = range(1, int(image.GetMetaData("dim[0]")) + 1)
+    voxels = int(np.prod([int(image.GetMetaData(f"dim[{axis}]")) for axis in axes], dtype=np.int64))
+    expected = int(float(image.GetMetaData("vox_offset"))) + voxels * int(image.GetMetaData("bitpix")) // 8
     if length < expected:
         raise ImageReadError(
             f"{path}: truncated or corrupt NIfTI ({length} bytes of data where the header needs {expected})"
@@ -105,14 +115,14 @@ def _read_file(path: Path) -> sitk.Image:
         _check_detached_data(path)
     if name != "NIfTI":
         return _sitk_read(path, image_io, name)
-    with ThreadPoolExecutor(max_workers=1) as pool:  # the length check inflates the file beside ITK's own read
-        length_check = pool.submit(_check_nifti_length, path)
+    with ThreadPoolExecutor(max_workers=1) as pool:  # the file is inflated beside ITK's own read
+        stored = pool.submit(_stored_nifti_bytes, path)
         try:
             image = _sitk_read(path, image_io, name)
         except ImageReadError:
-            length_check.result()  # a truncation found by the check is the clearer message
+            stored.result()  # an incomplete gzip stream is the clearer message
             raise
-        length_check.result()
+        _check_nifti_length(image, path, stored.result())
     return image
 
 

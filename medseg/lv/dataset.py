@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
 
-from medseg.errors import ImageReadError, InputRejected
+from medseg.errors import ImageReadError
 from medseg.lv.annotations import IGNORE
 from medseg.lv.config import LVConfig
 from medseg.lv.partial_labels import bound_cavity_only_frames
 from medseg.lv.roi import Roi, make_roi, normalise_intensity
+from medseg.lv.study import CineVolume, read_volume
 from medseg.tables import TRAINING_COLUMNS, read_stage_table
-
 
 
 @dataclass
@@ -41,140 +41,6 @@ class CineSequence:
         if self.label is None:
             return np.zeros(0, dtype=int)
         return np.nonzero((self.label != IGNORE).reshape(len(self.label), -1).any(axis=1))[0]
-
-
-@dataclass
-class CineVolume:
-    """A cine study as arrays.
-
-    Attributes:
-        frames: (slices, phases, rows, cols) float32.
-        spacing: (row, col) pixel spacing, mm.
-        slice_spacing: distance between slice positions, mm.
-        reference: the input image (4D x, y, slice, phase; or 3D x, y, phase) whose
-            geometry outputs copy.
-        source: where it was read from.
-    """
-
-    frames: np.ndarray
-    spacing: tuple[float, float]
-    slice_spacing: float
-    reference: sitk.Image
-    source: Path = field(default_factory=Path)
-
-
-def check_cine_frames(frames: np.ndarray, source: Path) -> None:
-    """Reject what cannot be a cine study (one phase, a single 2D image, too few rows).
-
-    Raises:
-        InputRejected: with the file name and the reason.
-    """
-    if frames.ndim != 4:
-        raise InputRejected(f"{source}: not a cine study (expected slices x phases x rows x cols)")
-    slices, phases, rows, cols = frames.shape
-    if phases < 3:
-        raise InputRejected(
-            f"{source}: a cine study needs the phases of the cardiac cycle; found {phases} phase(s)",
-            [f"{phases} phase(s)"],
-        )
-    if phases > 100:
-        raise InputRejected(f"{source}: {phases} phases per slice is no cardiac cycle (a 3D volume?)", [f"{phases} phases"])
-    if float(np.min(frames)) < -200.0:
-        raise InputRejected(
-            f"{source}: intensities down to {float(np.min(frames)):.0f} look like CT (HU), not cine MR", ["CT-like intensities"]
-        )
-    if rows < 32 or cols < 32:
-        raise InputRejected(f"{source}: frames of {rows}x{cols} pixels are too small for a cine study")
-
-
-def volume_from_image(image: sitk.Image, source: Path) -> CineVolume:
-    """A 4D image (x, y, slice, phase), or 3D (x, y, phase) as one slice, as a volume.
-
-    Raises:
-        InputRejected: the image is 2D, has one phase, or is otherwise no cine study.
-    """
-    dim = image.GetDimension()
-    if dim == 4:
-        array = sitk.GetArrayFromImage(image).astype(np.float32).transpose(1, 0, 2, 3)
-        spacing = image.GetSpacing()
-        slice_spacing = float(spacing[2])
-    elif dim == 3:
-        array = sitk.GetArrayFromImage(image).astype(np.float32)[None]
-        spacing = image.GetSpacing()
-        slice_spacing = 1.0
-        if array.shape[1] < 3:
-            raise InputRejected(f"{source}: a 3D image with {array.shape[1]} planes is no cine cycle")
-    else:
-        raise InputRejected(f"{source}: a {dim}D image is no cine study (need slices and phases)")
-    check_cine_frames(array, source)
-    return CineVolume(array, (float(spacing[1]), float(spacing[0])), slice_spacing, image, source)
-
-
-def labels_to_image(labels: np.ndarray, reference: sitk.Image) -> sitk.Image:
-    """(slices, phases, rows, cols) labels as a uint8 image on the grid of ``reference``.
-
-    A 3D reference (x, y, phase) takes the single slice.
-    """
-    array = np.ascontiguousarray(labels.transpose(1, 0, 2, 3) if reference.GetDimension() == 4 else labels[0])
-    image = sitk.GetImageFromArray(array.astype(np.uint8), isVector=False)
-    image.CopyInformation(reference)
-    return image
-
-
-def read_volume(path: str | Path) -> CineVolume:
-    """Read a cine study from a DICOM folder or a 4D NIfTI into arrays.
-
-    Raises:
-        ImageReadError: unreadable or missing input.
-        InputRejected: readable but not a cine study (CT, one phase, single 2D image).
-    """
-    from medseg.io.cine import cine_to_image, read_cine
-
-    path = Path(path)
-    if not path.exists():
-        raise ImageReadError(f"{path}: no such file or folder")
-    if path.is_dir():
-        study = read_cine(path)
-        _reject_non_mr(study, path)
-        frames = np.asarray(study.frames, dtype=np.float32)
-        check_cine_frames(frames, path)
-        image = cine_to_image(study)
-        return CineVolume(frames, tuple(map(float, study.pixel_spacing)), float(study.slice_spacing), image, path)
-    from medseg.io.image import read_image
-
-    image = read_image(path)
-    _reject_single_phase_nifti(path)
-    modality = image.GetMetaData("0008|0060").strip() if image.HasMetaDataKey("0008|0060") else ""
-    if modality and modality != "MR":
-        raise InputRejected(f"{path}: modality {modality}, not a cine MR study")
-    return volume_from_image(image, path)
-
-
-def _reject_single_phase_nifti(path: Path) -> None:
-    if not path.name.lower().endswith((".nii", ".nii.gz")):
-        return
-    import nibabel as nib
-
-    shape = nib.load(str(path)).header.get_data_shape()
-    if len(shape) >= 4 and shape[3] == 1:
-        raise InputRejected(
-            f"{path}: a cine study needs the phases of the cardiac cycle; found 1 phase(s)", ["1 phase(s)"]
-        )
-
-
-def _reject_non_mr(study: object, path: Path) -> None:
-    files = getattr(study, "source_files", None) or []
-    first = next((f for row in files for f in (row if isinstance(row, list) else [row])), None)
-    if first is None:
-        return
-    try:
-        import pydicom
-
-        modality = str(pydicom.dcmread(first, stop_before_pixels=True, specific_tags=["Modality"]).get("Modality", ""))
-    except Exception:  # noqa: BLE001 - a header problem was already reported by the reader
-        return
-    if modality and modality != "MR":
-        raise InputRejected(f"{path}: modality {modality}, not a cine MR study")
 
 
 def read_labels(path: str | Path, volume: CineVolume) -> np.ndarray:

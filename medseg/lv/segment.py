@@ -16,10 +16,11 @@ import torch
 from medseg.device import autocast, describe_device, module_device, resolve_device
 from medseg.io.atomic import write_json, write_text
 from medseg.lv.config import LVConfig
-from medseg.lv.dataset import CineVolume, labels_to_image, read_volume, study_roi
+from medseg.lv.dataset import study_roi
 from medseg.lv.network import CineSegNet, fold_batchnorm
 from medseg.lv.postprocess import MYOCARDIUM, clean_labels, keep_largest_component  # noqa: F401 - re-exported
 from medseg.lv.roi import Roi, normalise_intensity
+from medseg.lv.study import CineVolume, labels_to_image, read_volume
 
 
 
@@ -170,7 +171,12 @@ def areas_table(labels: np.ndarray, spacing: tuple[float, float], slice_spacing:
 
 
 def segment_study(
-    input_path: str | Path, model: CineSegNet, config: LVConfig, out_dir: str | Path, manifest: dict[str, Any] | None = None
+    input_path: str | Path,
+    model: CineSegNet,
+    config: LVConfig,
+    out_dir: str | Path,
+    manifest: dict[str, Any] | None = None,
+    volume: CineVolume | None = None,
 ) -> dict[str, Any]:
     """Segment a study and write ``myocardium.nii.gz``, ``labels.nii.gz``, ``areas.tsv``, ``segment.json``.
 
@@ -181,6 +187,7 @@ def segment_study(
         out_dir: output folder, created only once the segmentation exists; each file is
             written atomically.
         manifest: the model manifest (recorded in ``segment.json``).
+        volume: the study, when the caller has already read it from ``input_path``.
 
     Returns:
         The ``segment.json`` content.
@@ -188,7 +195,7 @@ def segment_study(
     from medseg.io.image import write_image
     from medseg.provenance import collect_provenance
 
-    volume = read_volume(input_path)
+    volume = volume if volume is not None else read_volume(input_path)
     labels, roi = segment_volume(model, config, volume)
     info = {
         "input": str(input_path),
