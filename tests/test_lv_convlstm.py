@@ -145,3 +145,17 @@ def test_half_precision_keeps_tanh():
     with torch.inference_mode():
         c_new = _step_in_place(gates, c.clone(), h, _use_sigmoid_form(gates))
     assert torch.equal(c_new, c_ref) and torch.equal(h, h_ref)
+
+
+def test_inference_in_bfloat16_takes_the_tanh_path_and_leaves_the_weights_alone():
+    torch.manual_seed(0)
+    layer = ConvLSTM(4, 3, bidirectional=True).eval().to(torch.bfloat16)
+    before = {name: p.clone() for name, p in layer.state_dict().items()}
+    x = torch.randn(1, 6, 4, 8, 8, dtype=torch.bfloat16)
+    with torch.enable_grad():
+        reference = layer(x).detach()
+    with torch.inference_mode():
+        fast = layer(x)
+    assert fast.dtype == torch.bfloat16
+    assert (fast.float() - reference.float()).abs().max() < 0.02
+    assert all(torch.equal(before[name], p) for name, p in layer.state_dict().items())
