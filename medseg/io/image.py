@@ -68,16 +68,26 @@ def _stored_nifti_bytes(path: Path) -> int:
     return length
 
 
+def nifti_stored_dims(image: sitk.Image) -> tuple[int, ...] | None:
+    """The axis sizes a NIfTI header stores (``dim[1..dim[0]]``), from ITK's parse of it.
+
+    ITK drops trailing axes of size 1 from the image it returns; the header keeps them.
+    ``None`` when the image carries no NIfTI header metadata.
+    """
+    if not image.HasMetaDataKey("dim[0]"):
+        return None
+    return tuple(int(image.GetMetaData(f"dim[{axis}]")) for axis in range(1, int(image.GetMetaData("dim[0]")) + 1))
+
+
 def _check_nifti_length(image: sitk.Image, path: Path, length: int) -> None:
     """SimpleITK reads a truncated NIfTI without complaint: compare the data with its header.
 
     The header fields come from ITK's own parse, kept in the image's metadata.
     """
-    keys = ("dim[0]", "vox_offset", "bitpix")
-    if not all(image.HasMetaDataKey(key) for key in keys):
+    dims = nifti_stored_dims(image)
+    if dims is None or not all(image.HasMetaDataKey(key) for key in ("vox_offset", "bitpix")):
         return
-    axes = range(1, int(image.GetMetaData("dim[0]")) + 1)
-    voxels = int(np.prod([int(image.GetMetaData(f"dim[{axis}]")) for axis in axes], dtype=np.int64))
+    voxels = int(np.prod(dims, dtype=np.int64))
     expected = int(float(image.GetMetaData("vox_offset"))) + voxels * int(image.GetMetaData("bitpix")) // 8
     if length < expected:
         raise ImageReadError(

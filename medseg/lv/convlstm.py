@@ -76,14 +76,15 @@ class ConvLSTM(nn.Module):
         if not torch.is_grad_enabled():
             return _run_inference(cell, x, reverse, time_index)
         b, t, in_channels = x.shape[:3]
-        weight, padding = cell.gates.weight, cell.gates.padding
-        x_gates = F.conv2d(x.flatten(0, 1), weight[:, :in_channels], cell.gates.bias, padding=padding).unflatten(0, (b, t))
+        padding = cell.gates.padding
+        w_input, w_hidden = cell.gates.weight[:, :in_channels], cell.gates.weight[:, in_channels:]
+        x_gates = F.conv2d(x.flatten(0, 1), w_input, cell.gates.bias, padding=padding).unflatten(0, (b, t))
         frames = range(t) if time_index is None else time_index.tolist()
         h = c = None
         outputs: list[torch.Tensor] = [None] * len(frames)  # type: ignore[list-item]
         for step in _step_order(len(frames), reverse):
             x_step = x_gates[:, frames[step]]
-            gates = x_step if h is None else x_step + F.conv2d(h, weight[:, in_channels:], padding=padding)
+            gates = x_step if h is None else x_step + F.conv2d(h, w_hidden, padding=padding)
             h, c = _update(gates, c)
             outputs[step] = h
         return torch.stack(outputs, dim=1)

@@ -23,7 +23,6 @@ from medseg.lv.roi import Roi, normalise_intensity
 from medseg.lv.study import CineVolume, labels_to_image, read_volume
 
 
-
 def cyclic_pad(sequence: torch.Tensor, context: int) -> torch.Tensor:
     """Pad (B, T, ...) with ``context`` frames from the other end of the cycle on each side."""
     if context <= 0:

@@ -112,23 +112,18 @@ def read_volume(path: str | Path) -> CineVolume:
         check_cine_frames(frames, path)
         image = cine_to_image(study)
         return CineVolume(frames, tuple(map(float, study.pixel_spacing)), float(study.slice_spacing), image, path)
-    from medseg.io.image import read_image
+    from medseg.io.image import nifti_stored_dims, read_image
 
     image = read_image(path)
-    _reject_single_phase_nifti(image, path)
+    dims = nifti_stored_dims(image)
+    if dims is not None and len(dims) == 4 and dims[3] == 1:  # ITK dropped the phase axis
+        raise InputRejected(
+            f"{path}: a cine study needs the phases of the cardiac cycle; found 1 phase(s)", ["1 phase(s)"]
+        )
     modality = image.GetMetaData("0008|0060").strip() if image.HasMetaDataKey("0008|0060") else ""
     if modality and modality != "MR":
         raise InputRejected(f"{path}: modality {modality}, not a cine MR study")
     return volume_from_image(image, path)
-
-
-def _reject_single_phase_nifti(image: sitk.Image, path: Path) -> None:
-    """A NIfTI stored with one phase (ITK drops that fourth axis of size 1)."""
-    header = {key: image.GetMetaData(key) for key in ("dim[0]", "dim[4]") if image.HasMetaDataKey(key)}
-    if header.get("dim[0]") == "4" and header.get("dim[4]") == "1":
-        raise InputRejected(
-            f"{path}: a cine study needs the phases of the cardiac cycle; found 1 phase(s)", ["1 phase(s)"]
-        )
 
 
 def _reject_non_mr(study: object, path: Path) -> None:
