@@ -1,3 +1,3 @@
-from medseg.cli.main import main
+from medseg.cli.main import run
 
-raise SystemExit(main())
+run()

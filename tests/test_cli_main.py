@@ -59,6 +59,26 @@ def test_a_command_loads_only_its_own_module():
     assert result.stdout.strip().splitlines()[-1] == "['medseg.cli.lv', 'medseg.cli.main']"
 
 
+def test_the_console_command_exits_quickly_after_flushing_and_exit_handlers():
+    import subprocess
+    import sys
+
+    from medseg.cli.main import EXIT_USER_ERROR
+
+    probe = (
+        "import atexit, sys\n"
+        "atexit.register(lambda: print('exit handler ran'))\n"
+        "sys.argv = ['medseg']\n"
+        "from medseg.cli.main import run\n"
+        "run()\n"
+        "print('not reached')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert result.returncode == EXIT_USER_ERROR
+    assert result.stdout.startswith("usage: medseg") and result.stdout.rstrip().endswith("exit handler ran")
+    assert "not reached" not in result.stdout
+
+
 def test_an_unknown_command_lists_every_command(capsys):
     with pytest.raises(SystemExit):
         main(["segmnt"])

@@ -89,6 +89,37 @@ def test_time_index_equals_indexing_the_input():
         assert torch.allclose(layer(x, torch.arange(5)), layer(x), atol=1e-6)
 
 
+@pytest.mark.parametrize("grad", [False, True])
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_keep_returns_the_kept_steps_of_the_full_run(bidirectional, grad):
+    torch.manual_seed(0)
+    layer = ConvLSTM(3, 4, bidirectional=bidirectional).eval()
+    x = torch.randn(2, 5, 3, 6, 6)
+    index = torch.arange(-2, 7) % 5
+    with torch.set_grad_enabled(grad):
+        full = layer(x, index)
+        for keep in (range(2, 7), range(0, 9), range(0, 1), range(8, 9), range(3, 5)):
+            kept = layer(x, index, keep=keep)
+            assert kept.shape == (2, len(keep), 4, 6, 6)
+            # the bidirectional mix runs on fewer frames, which may round differently
+            assert (kept - full[:, keep.start : keep.stop]).abs().max() < 1e-6, keep
+
+
+def test_keep_skips_the_steps_nothing_kept_depends_on():
+    from medseg.lv.convlstm import _step_order
+
+    assert list(_step_order(9, False, range(2, 7))) == [0, 1, 2, 3, 4, 5, 6]
+    assert list(_step_order(9, True, range(2, 7))) == [8, 7, 6, 5, 4, 3, 2]
+    assert list(_step_order(4, False)) == [0, 1, 2, 3] and list(_step_order(4, True)) == [3, 2, 1, 0]
+
+
+@pytest.mark.parametrize("keep", [range(0, 0), range(3, 10), range(-1, 2), range(0, 9, 2)])
+def test_keep_outside_the_steps_is_refused(keep):
+    layer = ConvLSTM(3, 4)
+    with pytest.raises(ValueError, match="keep"):
+        layer(torch.randn(1, 9, 3, 4, 4), keep=keep)
+
+
 @pytest.mark.parametrize("bidirectional", [False, True])
 @pytest.mark.parametrize("channels_last", [False, True])
 def test_inference_path_equals_the_autograd_path(channels_last, bidirectional):

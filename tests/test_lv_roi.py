@@ -2,6 +2,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
+import torch.nn.functional as F
 from test_lv_synthetic import make_cine
 
 from medseg.lv.roi import Roi, locate_heart, make_roi
@@ -33,6 +35,33 @@ def test_identity_roi_round_trip():
     assert (outside == 0).all()
     shifted = Roi(centre=(0.0, 0.0), input_spacing=(1.0, 1.0), input_shape=(32, 32), spacing=1.0, size=8)
     assert (shifted.crop(np.zeros((32, 32), np.uint8), nearest=True)[0, 0] == 255)
+
+
+def _uncrop_whole_grid(roi: Roi, probabilities: torch.Tensor) -> torch.Tensor:
+    """The reference: every input pixel sampled from the crop."""
+    grid = roi._input_grid().expand(probabilities.shape[0], -1, -1, -1)
+    out = F.grid_sample(probabilities, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
+    out[:, 0] += (1.0 - out.sum(dim=1)).clamp_min(0.0)
+    return out
+
+
+@pytest.mark.parametrize(
+    "centre, spacing, size",
+    [((40.3, 55.7), 1.5, 24), ((1.0, 90.0), 2.0, 32), ((-30.0, 40.0), 1.0, 16), ((47.5, 47.5), 0.5, 200), ((500.0, 3.0), 1.0, 8)],
+)
+def test_uncropping_inside_the_box_equals_uncropping_the_whole_grid(centre, spacing, size):
+    roi = Roi(centre=centre, input_spacing=(1.3, 1.1), input_shape=(96, 90), spacing=spacing, size=size)
+    logits = torch.randn(4, 3, size, size, generator=torch.Generator().manual_seed(1)) * 3
+    probabilities = torch.softmax(logits, dim=1)
+    reference = _uncrop_whole_grid(roi, probabilities)
+    assert torch.equal(roi.uncrop_probabilities(probabilities), reference)
+    labels = roi.uncrop_labels(probabilities)
+    assert labels.dtype == np.uint8 and labels.shape == (4, 96, 90)
+    assert np.array_equal(labels, reference.argmax(dim=1).numpy())
+    rows, cols = roi.input_box()
+    outside = np.ones((96, 90), bool)
+    outside[rows, cols] = False
+    assert (reference[:, 1:].numpy()[:, :, outside] == 0).all(), "the box holds every pixel the crop reaches"
 
 
 @pytest.mark.skipif(not SUNNYBROOK.is_dir(), reason="Sunnybrook data not present beside the project")

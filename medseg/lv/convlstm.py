@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -64,32 +66,37 @@ class ConvLSTM(nn.Module):
         self.out_channels = hidden_channels
 
     @staticmethod
-    def _run(cell: ConvLSTMCell, x: torch.Tensor, reverse: bool, time_index: torch.Tensor | None = None) -> torch.Tensor:
-        """Run one cell over a (B, T, C_in, H, W) sequence; returns (B, T', hidden, H, W).
+    def _run(
+        cell: ConvLSTMCell, x: torch.Tensor, reverse: bool, time_index: torch.Tensor | None = None, keep: range | None = None
+    ) -> torch.Tensor:
+        """Run one cell over a (B, T, C_in, H, W) sequence; returns (B, len(keep), hidden, H, W).
 
         The gate convolution is linear in ``[x_t, h_{t-1}]``: its input half runs once per
         distinct frame in one batched call and only its hidden half runs per step (same
         weights and result as stepping :class:`ConvLSTMCell`). ``time_index`` (T',) orders
         the frames into the sequence actually stepped through; default: all T in order.
+        ``keep`` (default: all T' steps) names the steps whose hidden states are returned;
+        the cell stops once the last of them is reached in its direction.
         Without autograd this is :func:`_run_inference` (equal to float rounding).
         """
+        frames = range(x.shape[1]) if time_index is None else time_index.tolist()
+        keep = _checked_keep(keep, len(frames))
         if not torch.is_grad_enabled():
-            return _run_inference(cell, x, reverse, time_index)
+            return _run_inference(cell, x, reverse, frames, keep)
         b, t, in_channels = x.shape[:3]
         padding = cell.gates.padding
         w_input, w_hidden = cell.gates.weight[:, :in_channels], cell.gates.weight[:, in_channels:]
         x_gates = F.conv2d(x.flatten(0, 1), w_input, cell.gates.bias, padding=padding).unflatten(0, (b, t))
-        frames = range(t) if time_index is None else time_index.tolist()
         h = c = None
         outputs: list[torch.Tensor] = [None] * len(frames)  # type: ignore[list-item]
-        for step in _step_order(len(frames), reverse):
+        for step in _step_order(len(frames), reverse, keep):
             x_step = x_gates[:, frames[step]]
             gates = x_step if h is None else x_step + F.conv2d(h, w_hidden, padding=padding)
             h, c = _update(gates, c)
             outputs[step] = h
-        return torch.stack(outputs, dim=1)
+        return torch.stack(outputs[keep.start : keep.stop], dim=1)
 
-    def forward(self, x: torch.Tensor, time_index: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, time_index: torch.Tensor | None = None, keep: range | None = None) -> torch.Tensor:
         """Run over time.
 
         Args:
@@ -97,14 +104,20 @@ class ConvLSTM(nn.Module):
             time_index: (T',) frame indices into T giving the order stepped through, for
                 example a cycle padded with frames from its other end; equal to
                 ``forward(x[:, time_index])`` but with per-frame work done once per frame.
+            keep: the steps (a contiguous ``range`` within T') whose hidden states are
+                wanted, for example the frames of a cycle without its padding. Steps that
+                no kept output depends on are not run; the result equals
+                ``forward(x, time_index)[:, keep.start : keep.stop]`` to float rounding.
+                Default: all.
 
         Returns:
-            (B, T', hidden, H, W) hidden states at every step (T' = T without ``time_index``).
+            (B, len(keep), hidden, H, W) hidden states (all T' steps without ``keep``;
+            T' = T without ``time_index``).
         """
-        out = self._run(self.forward_cell, x, False, time_index)
+        out = self._run(self.forward_cell, x, False, time_index, keep)
         if self.backward_cell is None:
             return out
-        back = self._run(self.backward_cell, x, True, time_index)
+        back = self._run(self.backward_cell, x, True, time_index, keep)
         b, t = out.shape[:2]
         if torch.is_grad_enabled():
             mixed = self.mix(torch.cat([out, back], dim=2).flatten(0, 1))
@@ -124,12 +137,22 @@ def _update(gates: torch.Tensor, c: torch.Tensor | None) -> tuple[torch.Tensor, 
     return torch.sigmoid(o) * torch.tanh(c), c
 
 
-def _step_order(steps: int, reverse: bool) -> range:
-    """Step indices in the order a cell visits them."""
-    return range(steps - 1, -1, -1) if reverse else range(steps)
+def _checked_keep(keep: range | None, steps: int) -> range:
+    """``keep`` as a non-empty contiguous range within ``steps`` (default: all of them)."""
+    if keep is None:
+        return range(steps)
+    if keep.step != 1 or not 0 <= keep.start < keep.stop <= steps:
+        raise ValueError(f"keep must be a non-empty contiguous range within 0..{steps}, got {keep}")
+    return keep
 
 
-def _run_inference(cell: ConvLSTMCell, x: torch.Tensor, reverse: bool, time_index: torch.Tensor | None) -> torch.Tensor:
+def _step_order(steps: int, reverse: bool, keep: range | None = None) -> range:
+    """Step indices in the order a cell visits them, ending at the last kept step."""
+    keep = range(steps) if keep is None else keep
+    return range(steps - 1, keep.start - 1, -1) if reverse else range(keep.stop)
+
+
+def _run_inference(cell: ConvLSTMCell, x: torch.Tensor, reverse: bool, frames: Sequence[int], keep: range) -> torch.Tensor:
     """:meth:`ConvLSTM._run` without autograd: the same result to float rounding, faster.
 
     The weight halves are contiguous in the input's memory format (a strided slice sends
@@ -151,16 +174,15 @@ def _run_inference(cell: ConvLSTMCell, x: torch.Tensor, reverse: bool, time_inde
     w_input = weight[:, :in_channels].contiguous(memory_format=layout)
     w_hidden = weight[:, in_channels:].contiguous(memory_format=layout)
     x_gates = F.conv2d(frames_in, w_input, bias, padding=cell.gates.padding).unflatten(0, (b, t))
-    frames = range(t) if time_index is None else time_index.tolist()
     out = _sequence_buffer(x_gates[:, 0], len(frames), cell.hidden_channels, layout)
     h = c = None
-    for step in _step_order(len(frames), reverse):
+    for step in _step_order(len(frames), reverse, keep):
         gates = x_gates[:, frames[step]]
         if h is not None:
             gates = gates + F.conv2d(h, w_hidden, padding=cell.gates.padding)
         h = out[:, step]
         c = _step_in_place(gates, c, h, sigmoid_form)
-    return out
+    return out[:, keep.start : keep.stop]
 
 
 def _sequence_buffer(like: torch.Tensor, steps: int, channels: int, layout: torch.memory_format) -> torch.Tensor:

@@ -90,7 +90,7 @@ class CineSegNet(nn.Module):
         context = min(context, t)
         if context > 0:
             index = torch.arange(-context, t + context) % t  # on the CPU: the steps are chosen in Python
-            return lstm(sequence, index)[:, context : context + t].flatten(0, 1)
+            return lstm(sequence, index, keep=range(context, context + t)).flatten(0, 1)
         return lstm(sequence).flatten(0, 1)
 
 

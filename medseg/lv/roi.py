@@ -73,16 +73,53 @@ class Roi:
             out = np.where(out == 0, 255, out - 1).astype(np.uint8)
         return out.reshape(*lead, self.size, self.size)
 
+    def input_box(self) -> tuple[slice, slice]:
+        """Rows and columns of the input grid that reach the crop (with a pixel to spare).
+
+        Bilinear sampling with zero padding gives exactly zero outside this box, so the
+        crop's values need mapping back only inside it.
+        """
+
+        def span(offsets: np.ndarray) -> slice:
+            inside = np.flatnonzero((offsets > -2.0) & (offsets < self.size + 1.0))
+            return slice(int(inside[0]), int(inside[-1]) + 1) if inside.size else slice(0, 0)
+
+        half = (self.size - 1) / 2.0
+        rows = (np.arange(self.input_shape[0]) - self.centre[0]) * self.input_spacing[0] / self.spacing + half
+        cols = (np.arange(self.input_shape[1]) - self.centre[1]) * self.input_spacing[1] / self.spacing + half
+        return span(rows), span(cols)
+
+    def _uncrop_inside(self, probabilities: np.ndarray | torch.Tensor) -> tuple[torch.Tensor, tuple[slice, slice]]:
+        """Probabilities mapped back inside :meth:`input_box`, and the box."""
+        probs = torch.as_tensor(probabilities, dtype=torch.float32)
+        box = self.input_box()
+        grid = self._input_grid()[:, box[0], box[1]].expand(probs.shape[0], -1, -1, -1)
+        inside = F.grid_sample(probs, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
+        inside[:, 0] += (1.0 - inside.sum(dim=1)).clamp_min(0.0)
+        return inside, box
+
     def uncrop_probabilities(self, probabilities: np.ndarray | torch.Tensor) -> torch.Tensor:
         """Map (N, K, size, size) class probabilities back to the (N, K, rows, cols) input grid.
 
         Outside the crop everything is background (class 0).
         """
-        probs = torch.as_tensor(probabilities, dtype=torch.float32)
-        grid = self._input_grid().expand(probs.shape[0], -1, -1, -1)
-        out = F.grid_sample(probs, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
-        out[:, 0] += (1.0 - out.sum(dim=1)).clamp_min(0.0)
+        inside, (rows, cols) = self._uncrop_inside(probabilities)
+        out = inside.new_zeros(inside.shape[:2] + self.input_shape)
+        out[:, 0] = 1.0
+        out[:, :, rows, cols] = inside
         return out
+
+    def uncrop_labels(self, probabilities: np.ndarray | torch.Tensor) -> np.ndarray:
+        """The most probable class of every input pixel, from (N, K, size, size) probabilities.
+
+        Equal to ``uncrop_probabilities(probabilities).argmax(dim=1)`` (the first class on
+        ties), as (N, rows, cols) uint8; only the crop's box is resampled.
+        """
+        inside, (rows, cols) = self._uncrop_inside(probabilities)
+        labels = np.zeros((inside.shape[0],) + self.input_shape, dtype=np.uint8)
+        # max(dim=1) rather than argmax(dim=1): same first-maximum index, ~10x faster on CPU
+        labels[:, rows, cols] = inside.max(dim=1).indices.numpy()
+        return labels
 
 
 def motion_map(frames: np.ndarray) -> np.ndarray:
@@ -92,18 +129,18 @@ def motion_map(frames: np.ndarray) -> np.ndarray:
         frames: (slices, phases, rows, cols) cine frames.
 
     Returns:
-        (rows, cols) map, largest where intensity cycles with the heart beat.
+        (rows, cols) map in the frames' intensity units, largest where intensity cycles
+        with the heart beat.
     """
     frames = np.asarray(frames, dtype=np.float32)
-    scale = np.percentile(frames, 99.0) or 1.0
     phases = frames.shape[1]
     if phases <= 2:
-        return (np.abs(frames[:, 1] - frames[:, 0]) / scale).mean(axis=0)
+        return np.abs(frames[:, 1] - frames[:, 0]).mean(axis=0)
     # |DFT bin 1| from two weighted sums over the phases (a full FFT is ~3x slower)
     angle = 2.0 * np.pi * np.arange(phases) / phases
     real = np.tensordot(np.cos(angle).astype(np.float32), frames, axes=([0], [1]))
     imag = np.tensordot(np.sin(angle).astype(np.float32), frames, axes=([0], [1]))
-    return (np.hypot(real, imag) / scale).mean(axis=0)
+    return np.hypot(real, imag).mean(axis=0)
 
 
 def locate_heart(frames: np.ndarray, spacing: tuple[float, float], smooth_mm: float = 30.0) -> tuple[float, float]:

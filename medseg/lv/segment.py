@@ -144,8 +144,7 @@ def segment_volume(
     labels = np.empty(volume.frames.shape, dtype=np.uint8)
     with torch.inference_mode():
         for z in range(probs.shape[0]):
-            # max(dim=1) rather than argmax(dim=1): same first-maximum index, ~10x faster on CPU
-            labels[z] = roi.uncrop_probabilities(probs[z]).max(dim=1).indices.numpy()
+            labels[z] = roi.uncrop_labels(probs[z])
     if config.postprocess:
         labels = clean_labels(labels, volume.spacing, config.max_wall_mm, config.max_offset_mm)
     return labels, roi
