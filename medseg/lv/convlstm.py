@@ -179,7 +179,7 @@ def _run_inference(cell: ConvLSTMCell, x: torch.Tensor, reverse: bool, frames: S
     for step in _step_order(len(frames), reverse, keep):
         gates = x_gates[:, frames[step]]
         if h is not None:
-            gates = gates + F.conv2d(h, w_hidden, padding=cell.gates.padding)
+            gates = F.conv2d(h, w_hidden, padding=cell.gates.padding).add_(gates)
         h = out[:, step]
         c = _step_in_place(gates, c, h, sigmoid_form)
     return out[:, keep.start : keep.stop]

@@ -22,8 +22,8 @@ class BasicBlock(nn.Module):
             )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = torch.relu(self.bn1(self.conv1(x)))
-        return torch.relu(self.bn2(self.conv2(out)) + self.shortcut(x))
+        out = self.bn1(self.conv1(x)).relu_()
+        return (self.bn2(self.conv2(out)) + self.shortcut(x)).relu_()
 
 
 class CifarResNet(nn.Module):
