@@ -46,9 +46,14 @@ class Roi:
         gy, gx = np.meshgrid(ny, nx, indexing="ij")
         return torch.from_numpy(np.stack([gx, gy], axis=-1)[None].astype(np.float32))
 
-    def _input_grid(self) -> torch.Tensor:
+    def _input_offsets(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every input row and column as an offset from the crop centre, in crop pixels."""
         rows = (np.arange(self.input_shape[0]) - self.centre[0]) * self.input_spacing[0] / self.spacing
         cols = (np.arange(self.input_shape[1]) - self.centre[1]) * self.input_spacing[1] / self.spacing
+        return rows, cols
+
+    def _input_grid(self) -> torch.Tensor:
+        rows, cols = self._input_offsets()
         half = (self.size - 1) / 2.0
         ny, nx = (rows + half) / half - 1.0, (cols + half) / half - 1.0
         gy, gx = np.meshgrid(ny, nx, indexing="ij")
@@ -85,9 +90,8 @@ class Roi:
             return slice(int(inside[0]), int(inside[-1]) + 1) if inside.size else slice(0, 0)
 
         half = (self.size - 1) / 2.0
-        rows = (np.arange(self.input_shape[0]) - self.centre[0]) * self.input_spacing[0] / self.spacing + half
-        cols = (np.arange(self.input_shape[1]) - self.centre[1]) * self.input_spacing[1] / self.spacing + half
-        return span(rows), span(cols)
+        rows, cols = self._input_offsets()
+        return span(rows + half), span(cols + half)
 
     def _uncrop_inside(self, probabilities: np.ndarray | torch.Tensor) -> tuple[torch.Tensor, tuple[slice, slice]]:
         """Probabilities mapped back inside :meth:`input_box`, and the box."""
