@@ -48,6 +48,10 @@ class LVConfig:
         bound_cavity_only: frames annotated with the cavity alone (an endocardial contour
             without its epicardium) also teach that everything outside the cavity is
             myocardium or background; false: those pixels are ignored.
+        propagate_labels: training only: carry each slice's fully annotated frame to its
+            other phases by deformable registration (:mod:`medseg.lv.label_propagation`),
+            so that every phase of the cycle is supervised. For data annotated at one or two
+            phases; no effect where every phase is annotated.
         aug_prob: probability of each augmentation.
         aug_rotate_deg: maximum in-plane rotation.
         aug_scale: maximum relative zoom.
@@ -93,6 +97,7 @@ class LVConfig:
     weight_decay: float = 0.0001
     dice_weight: float = 1.0
     bound_cavity_only: bool = True
+    propagate_labels: bool = False
     aug_prob: float = 0.3
     aug_rotate_deg: float = 20.0
     aug_scale: float = 0.15

@@ -11,6 +11,7 @@ import SimpleITK as sitk
 from medseg.errors import ImageReadError
 from medseg.lv.annotations import IGNORE
 from medseg.lv.config import LVConfig
+from medseg.lv.label_propagation import propagate_labels
 from medseg.lv.partial_labels import bound_cavity_only_frames
 from medseg.lv.roi import Roi, make_roi, normalise_intensity
 from medseg.lv.study import CineVolume, read_volume
@@ -27,6 +28,9 @@ class CineSequence:
         slice_index: slice position in the study.
         image: (T, S, S) float32 crop frames, intensity-normalised.
         label: (T, S, S) uint8 crop labels (255 = not annotated), or None.
+        annotated: frames whose labels come from an annotation; None = every labelled
+            frame. Propagated labels (:mod:`medseg.lv.label_propagation`) supervise the
+            frames around these without taking training windows away from them.
     """
 
     case: str
@@ -34,13 +38,19 @@ class CineSequence:
     slice_index: int
     image: np.ndarray
     label: np.ndarray | None = None
+    annotated: np.ndarray | None = None
 
     @property
     def labelled_frames(self) -> np.ndarray:
-        """Indices of frames with at least one annotated pixel."""
+        """Indices of frames with at least one labelled pixel."""
         if self.label is None:
             return np.zeros(0, dtype=int)
         return np.nonzero((self.label != IGNORE).reshape(len(self.label), -1).any(axis=1))[0]
+
+    @property
+    def annotated_frames(self) -> np.ndarray:
+        """Indices of frames labelled by an annotation (not by propagation)."""
+        return self.labelled_frames if self.annotated is None else self.annotated
 
 
 def read_labels(path: str | Path, volume: CineVolume) -> np.ndarray:
@@ -103,7 +113,9 @@ def load_training_sequences(rows: list[dict[str, str]], config: LVConfig) -> lis
 
     Slices without any annotated frame still help nothing in training and are dropped.
     With ``config.bound_cavity_only``, frames annotated with the cavity alone also mark
-    everything outside it as not cavity (:mod:`medseg.lv.partial_labels`).
+    everything outside it as not cavity (:mod:`medseg.lv.partial_labels`). With
+    ``config.propagate_labels``, each slice's full annotation is then carried to its other
+    phases on the crop (:mod:`medseg.lv.label_propagation`).
     """
     sequences = []
     for row in rows:
@@ -114,14 +126,18 @@ def load_training_sequences(rows: list[dict[str, str]], config: LVConfig) -> lis
         if config.bound_cavity_only:
             labels = bound_cavity_only_frames(labels)
         seqs, _ = make_sequences(volume, config, labels, row["case"], row["subject"])
+        if config.propagate_labels:
+            for sequence in seqs:
+                sequence.annotated = sequence.labelled_frames
+                sequence.label = propagate_labels(sequence.image, sequence.label)
         sequences += [s for s in seqs if len(s.labelled_frames)]
     return sequences
 
 
 def sample_window(sequence: CineSequence, window: int, rng: np.random.Generator) -> np.ndarray:
-    """Frame indices of a cyclic window of ``window`` phases that holds a labelled frame."""
+    """Frame indices of a cyclic window of ``window`` phases that holds an annotated frame."""
     phases = len(sequence.image)
-    labelled = sequence.labelled_frames
+    labelled = sequence.annotated_frames
     anchor = int(rng.choice(labelled)) if len(labelled) else int(rng.integers(phases))
     start = anchor - int(rng.integers(window))
     return np.arange(start, start + window) % phases

@@ -92,7 +92,7 @@ class BatchSampler:
         self.rng = np.random.default_rng(config.seed)
         self.augment = CineAugment(config, seed=config.seed)
         self.scar = SyntheticScar(config.aug_scar_prob, signal=tuple(config.aug_scar_signal))
-        weights = np.array([len(s.labelled_frames) for s in sequences], dtype=np.float64)
+        weights = np.array([len(s.annotated_frames) for s in sequences], dtype=np.float64)
         self.weights = weights / weights.sum()
 
     def __call__(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -254,6 +254,7 @@ def train(
         "subjects": sorted({s.subject for s in sequences}),
         "sequences": len(sequences),
         "labelled_frames": int(sum(len(s.labelled_frames) for s in sequences)),
+        "annotated_frames": int(sum(len(s.annotated_frames) for s in sequences)),
     }
     init = init or config.init
     if init:
