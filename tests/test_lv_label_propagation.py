@@ -110,3 +110,15 @@ def test_training_windows_still_hold_an_annotated_frame(tmp_path):
     windows = [set(sample_window(sequence, 3, rng).tolist()) for _ in range(200)]
     assert all(window & {0, 4} for window in windows)
     assert set().union(*windows) == set(range(8)), "every phase still gets trained on"
+
+
+def test_the_thread_count_is_restored_and_does_not_change_the_result():
+    import SimpleITK as sitk
+
+    frames, labels = _beating_slice()
+    sparse = np.full_like(labels, IGNORE)
+    sparse[0] = labels[0]
+    before = sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()
+    one = propagate_labels(frames, sparse, threads=1)
+    assert sitk.ProcessObject.GetGlobalDefaultNumberOfThreads() == before
+    assert np.array_equal(one, propagate_labels(frames, sparse, threads=2))

@@ -129,7 +129,7 @@ def load_training_sequences(rows: list[dict[str, str]], config: LVConfig) -> lis
         if config.propagate_labels:
             for sequence in seqs:
                 sequence.annotated = sequence.labelled_frames
-                sequence.label = propagate_labels(sequence.image, sequence.label)
+                sequence.label = propagate_labels(sequence.image, sequence.label, config.threads)
         sequences += [s for s in seqs if len(s.labelled_frames)]
     return sequences
 

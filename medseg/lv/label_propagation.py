@@ -10,6 +10,9 @@ only its unknown pixels take the propagated myocardium or background.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import numpy as np
 import SimpleITK as sitk
 
@@ -86,7 +89,21 @@ def _merge_partial(annotated: np.ndarray, propagated: np.ndarray) -> np.ndarray:
     return merged
 
 
-def propagate_labels(images: np.ndarray, labels: np.ndarray) -> np.ndarray:
+@contextmanager
+def _itk_threads(count: int | None) -> Iterator[None]:
+    """SimpleITK filters use ``count`` threads inside the block (all cores when None)."""
+    if count is None:
+        yield
+        return
+    previous = sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()
+    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(max(1, int(count)))
+    try:
+        yield
+    finally:
+        sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(previous)
+
+
+def propagate_labels(images: np.ndarray, labels: np.ndarray, threads: int | None = None) -> np.ndarray:
     """Labels for every phase of one slice position, from its fully annotated frames.
 
     Each phase without a full annotation takes the labels of the cyclically nearest fully
@@ -99,6 +116,7 @@ def propagate_labels(images: np.ndarray, labels: np.ndarray) -> np.ndarray:
         images: (T, rows, cols) frames of one slice position (same intensity scale).
         labels: (T, rows, cols) uint8 labels: 0 background, 1 myocardium, 2 cavity,
             3 myocardium or background, 255 unknown.
+        threads: threads for the registrations (None: SimpleITK's default, all cores).
 
     Returns:
         A new (T, rows, cols) uint8 label array.
@@ -112,11 +130,12 @@ def propagate_labels(images: np.ndarray, labels: np.ndarray) -> np.ndarray:
     if not len(sources):
         return out
     phases = len(labels)
-    for phase in range(phases):
-        if phase in sources:
-            continue
-        gaps = np.minimum((sources - phase) % phases, (phase - sources) % phases)
-        source = int(sources[int(np.argmin(gaps))])
-        propagated = warp_labels(labels[source], register_frames(images[phase], images[source]))
-        out[phase] = _merge_partial(labels[phase], propagated)
+    with _itk_threads(threads):
+        for phase in range(phases):
+            if phase in sources:
+                continue
+            gaps = np.minimum((sources - phase) % phases, (phase - sources) % phases)
+            source = int(sources[int(np.argmin(gaps))])
+            propagated = warp_labels(labels[source], register_frames(images[phase], images[source]))
+            out[phase] = _merge_partial(labels[phase], propagated)
     return out
