@@ -49,13 +49,27 @@ def test_every_phase_gets_labels_from_the_nearest_full_frame():
     assert sparse[1:].min() == IGNORE, "the input is not modified"
 
 
-def test_nearest_source_is_cyclic():
-    """Phase 7 of 8 lies next to phase 0 across the cycle's end, not next to phase 4."""
+def test_nearest_source_is_cyclic(monkeypatch):
+    """Phase 7 of 8 lies next to phase 0 across the cycle's end; ties (phases 2, 6) take the first."""
+    import medseg.lv.label_propagation as propagation
+
     frames, labels = _beating_slice()
     sparse = np.full_like(labels, IGNORE)
     sparse[0], sparse[4] = labels[0], labels[4]
-    out = propagate_labels(frames, sparse)
-    assert dice(out[7] == 2, labels[7] == 2) > dice(labels[4] == 2, labels[7] == 2) + 0.2
+    sources = {}
+    real = propagation.register_frames
+
+    def spy(fixed, moving):
+        phase = next(t for t in range(len(frames)) if np.array_equal(frames[t], fixed))
+        sources[phase] = next(t for t in (0, 4) if np.array_equal(frames[t], moving))
+        return real(fixed, moving)
+
+    monkeypatch.setattr(propagation, "register_frames", spy)
+    propagate_labels(frames, sparse)
+    assert sources[7] == 0 and sources[1] == 0
+    assert sources[3] == 4 and sources[5] == 4
+    assert sources[2] == 0 and sources[6] == 0
+    assert set(sources) == {1, 2, 3, 5, 6, 7}
 
 
 def test_a_contoured_cavity_wins_and_only_its_unknown_outside_is_filled():
