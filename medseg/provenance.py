@@ -73,6 +73,36 @@ def cuda_device() -> str | None:
     return None
 
 
+def cpu_description() -> dict[str, Any]:
+    """The CPU and the kernel level torch uses on it.
+
+    Trained weights depend on it: torch and oneDNN pick their kernels by instruction set,
+    so the same run repeats bit for bit on one kind of CPU but not across kinds.
+
+    Returns:
+        ``model`` (from /proc/cpuinfo, else ``platform.processor()``), ``torch_capability``
+        (for example ``AVX512``, ``AVX2``; None without torch) and ``isa_limits`` (the
+        ``ONEDNN_MAX_CPU_ISA`` / ``ATEN_CPU_CAPABILITY`` settings in force, if any).
+    """
+    model = platform.processor() or None
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    try:
+        import torch
+
+        capability = str(torch.backends.cpu.get_cpu_capability())
+    except Exception:  # noqa: BLE001 - provenance must never fail a run
+        capability = None
+    limits = {name: os.environ[name] for name in ("ONEDNN_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY") if os.environ.get(name)}
+    return {"model": model, "torch_capability": capability, "isa_limits": limits}
+
+
 def collect_provenance(config: dict[str, Any] | None = None, seed: int | None = None) -> dict[str, Any]:
     """Collect what is needed to reproduce a result.
 
@@ -82,8 +112,8 @@ def collect_provenance(config: dict[str, Any] | None = None, seed: int | None = 
 
     Returns:
         A JSON-ready dict: ``medseg_version``, ``git_revision``, ``git_dirty``, ``config_sha256``,
-        ``seed``, ``python``, ``packages``, ``platform``, ``cpu_count``, ``cuda_device``,
-        ``created_utc``.
+        ``seed``, ``python``, ``packages``, ``platform``, ``cpu_count``, ``cpu``
+        (:func:`cpu_description`), ``cuda_device``, ``created_utc``.
     """
     git = git_revision()
     return {
@@ -96,6 +126,7 @@ def collect_provenance(config: dict[str, Any] | None = None, seed: int | None = 
         "packages": package_versions(),
         "platform": platform.platform(),
         "cpu_count": os.cpu_count(),
+        "cpu": cpu_description(),
         "cuda_device": cuda_device(),
         "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }

@@ -31,6 +31,7 @@ def test_collect_provenance_fields() -> None:
     assert set(info["packages"]) >= {"torch", "monai", "SimpleITK", "numpy", "snakemake", "scikit-image", "pydicom"}
     assert info["packages"]["numpy"] == np.__version__
     assert info["cpu_count"] >= 1 and info["python"].count(".") == 2
+    assert set(info["cpu"]) == {"model", "torch_capability", "isa_limits"}
     assert info["created_utc"].endswith("+00:00")
     assert isinstance(info["git_revision"], str) and info["git_dirty"] in (True, False, None)
     json.dumps(info)
@@ -53,3 +54,17 @@ def test_file_sha256(tmp_path: Path) -> None:
     payload = bytes(range(256)) * 5000
     path.write_bytes(payload)
     assert file_sha256(path, chunk_size=1000) == hashlib.sha256(payload).hexdigest()
+
+
+def test_cpu_description_names_the_kernel_level_and_its_limits(monkeypatch) -> None:
+    """Trained weights differ between CPU kinds, so a result must say which kind made it."""
+    import torch
+
+    from medseg.provenance import cpu_description
+
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    monkeypatch.delenv("ATEN_CPU_CAPABILITY", raising=False)
+    cpu = cpu_description()
+    assert cpu["torch_capability"] == torch.backends.cpu.get_cpu_capability()
+    assert cpu["isa_limits"] == {"ONEDNN_MAX_CPU_ISA": "AVX2"}
+    assert cpu["model"] is None or isinstance(cpu["model"], str)

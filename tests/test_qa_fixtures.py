@@ -171,6 +171,7 @@ def make_study(root: Path) -> dict[str, Path]:
     )
     provenance = {"medseg_version": "0.1.0", "git_revision": "abc123", "git_dirty": False, "config_sha256": "f" * 64, "seed": 7,
                   "python": "3.11.9", "packages": {"torch": "2.4.0", "numpy": "2.0"}, "platform": "Linux", "cpu_count": 8,
+                  "cpu": {"model": "Example CPU", "torch_capability": "AVX2", "isa_limits": {"ONEDNN_MAX_CPU_ISA": "AVX2"}},
                   "cuda_device": None, "created_utc": "2026-01-02T03:04:05+00:00"}
     summary = {"study_name": "demo", "seed": 7,
                "cohort": {"ears": {"subjects": 2, "cases": 2, "accepted": 2, "rejected": []},

@@ -114,6 +114,7 @@ def test_study_page_sections(pages: dict[str, Path]) -> None:
         assert heading in text, heading
     assert text.count("<img") == 4
     assert "no_shape" in text and "no_lstm" in text and "abc123" in text
+    assert "Example CPU" in text and "ONEDNN_MAX_CPU_ISA=AVX2" in text, "the CPU kind is part of the provenance"
     assert "gap in ring" in text and "Reviewers disagree" in text
     assert "@media print" in text and "DOE_JANE" not in text
 

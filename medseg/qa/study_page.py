@@ -280,6 +280,8 @@ def _provenance_section(summary: Mapping[str, Any], evaluations: Sequence[Evalua
         packages = sorted({p for _, b in blocks for p in (b.get("packages") or {})})
         for p in packages:
             rows.append([f"package {p}", *[fmt((b.get("packages") or {}).get(p)) for _, b in blocks]])
+        for part in ("model", "torch_capability", "isa_limits"):
+            rows.append([f"cpu {part}", *[fmt(_plain((b.get("cpu") or {}).get(part))) for _, b in blocks]])
         out += table(["", *[name for name, _ in blocks]], rows, cls="small keep")
     else:
         out += "<p class=\"muted\">no provenance block found.</p>"
@@ -345,3 +347,10 @@ def write_study_page(out: str | os.PathLike[str], *args: Any, **kwargs: Any) -> 
     from medseg.io.atomic import write_text
 
     return write_text(out, render_study_page(*args, **kwargs))
+
+
+def _plain(value: Any) -> Any:
+    """A mapping as ``key=value, ...`` (None when empty); anything else unchanged."""
+    if isinstance(value, Mapping):
+        return ", ".join(f"{k}={v}" for k, v in value.items()) or None
+    return value
