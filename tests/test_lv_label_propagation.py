@@ -16,6 +16,12 @@ def _beating_slice(phases=8):
     return frames[0], labels[0]
 
 
+def _sparse_case(folder):
+    """A training-table row of a two-slice, eight-phase study labelled at phases 0 and 4."""
+    write_case(folder, seed=5, sparse=True)
+    return {"subject": "s", "case": "c", "image": str(folder / "image.nii.gz"), "annotation": str(folder / "labels.nii.gz")}
+
+
 def test_full_frames_need_both_myocardium_and_cavity():
     labels = np.full((4, 6, 6), IGNORE, np.uint8)
     labels[0, 1:5, 1:5], labels[0, 2:4, 2:4] = 1, 2
@@ -100,8 +106,7 @@ def test_shapes_must_match():
 
 
 def test_training_sequences_are_propagated_only_when_asked(tmp_path):
-    write_case(tmp_path, seed=5, sparse=True)
-    row = {"subject": "s", "case": "c", "image": str(tmp_path / "image.nii.gz"), "annotation": str(tmp_path / "labels.nii.gz")}
+    row = _sparse_case(tmp_path)
     base = LVConfig(depth=8, crop_size=32, train_crop=None, seed=1)
     plain = load_training_sequences([row], base)
     propagated = load_training_sequences([row], base.replace(propagate_labels=True))
@@ -116,8 +121,7 @@ def test_training_windows_still_hold_an_annotated_frame(tmp_path):
     """Propagated frames add supervision around the annotations; they do not dilute them."""
     from medseg.lv.dataset import sample_window
 
-    write_case(tmp_path, seed=5, sparse=True)
-    row = {"subject": "s", "case": "c", "image": str(tmp_path / "image.nii.gz"), "annotation": str(tmp_path / "labels.nii.gz")}
+    row = _sparse_case(tmp_path)
     sequence = load_training_sequences([row], LVConfig(depth=8, crop_size=32, train_crop=None, propagate_labels=True))[0]
     assert sequence.annotated_frames.tolist() == [0, 4]
     rng = np.random.default_rng(0)

@@ -137,7 +137,7 @@ def load_training_sequences(rows: list[dict[str, str]], config: LVConfig) -> lis
 def sample_window(sequence: CineSequence, window: int, rng: np.random.Generator) -> np.ndarray:
     """Frame indices of a cyclic window of ``window`` phases that holds an annotated frame."""
     phases = len(sequence.image)
-    labelled = sequence.annotated_frames
-    anchor = int(rng.choice(labelled)) if len(labelled) else int(rng.integers(phases))
+    annotated = sequence.annotated_frames
+    anchor = int(rng.choice(annotated)) if len(annotated) else int(rng.integers(phases))
     start = anchor - int(rng.integers(window))
     return np.arange(start, start + window) % phases

@@ -53,15 +53,14 @@ def register_frames(fixed: np.ndarray, moving: np.ndarray) -> sitk.Transform:
     for shrink, iterations in zip(_SHRINK_FACTORS, _ITERATIONS):
         fixed_level = sitk.Shrink(fixed_image, [shrink, shrink])
         moving_level = sitk.Shrink(moving_image, [shrink, shrink])
-        if field is None:
-            field = sitk.Image(fixed_level.GetSize(), sitk.sitkVectorFloat64)
-            field.CopyInformation(fixed_level)
-        else:
-            field = sitk.Resample(field, fixed_level, sitk.Transform(), sitk.sitkLinear, 0.0, sitk.sitkVectorFloat64)
         demons = sitk.FastSymmetricForcesDemonsRegistrationFilter()
         demons.SetNumberOfIterations(iterations)
         demons.SetStandardDeviations(_FIELD_SMOOTHING_PX)
-        field = demons.Execute(fixed_level, moving_level, field)
+        if field is None:
+            field = demons.Execute(fixed_level, moving_level)
+        else:
+            field = sitk.Resample(field, fixed_level, sitk.Transform(), sitk.sitkLinear, 0.0, sitk.sitkVectorFloat64)
+            field = demons.Execute(fixed_level, moving_level, field)
     field = sitk.Resample(field, fixed_image, sitk.Transform(), sitk.sitkLinear, 0.0, sitk.sitkVectorFloat64)
     return sitk.DisplacementFieldTransform(field)
 
