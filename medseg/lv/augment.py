@@ -17,6 +17,7 @@ from monai.transforms import (
     RandAdjustContrastd,
     RandAffined,
     RandBiasFieldd,
+    Rand2DElasticd,
     RandFlipd,
     RandGaussianNoised,
 )
@@ -51,6 +52,18 @@ class CineAugment:
                 padding_mode="zeros",
             ),
         ]
+        if config.aug_elastic_prob > 0:
+            pixels = config.pixel_spacing_mm
+            transforms.append(
+                Rand2DElasticd(
+                    keys=("image", "label"),
+                    spacing=config.aug_elastic_grid_mm / pixels,
+                    magnitude_range=(0.0, config.aug_elastic_mm / pixels),
+                    prob=config.aug_elastic_prob,
+                    mode=("bilinear", "nearest"),
+                    padding_mode="zeros",
+                )
+            )
         if config.aug_flip:
             transforms += [
                 RandFlipd(keys=("image", "label"), prob=0.5, spatial_axis=0),

@@ -59,6 +59,13 @@ class LVConfig:
         aug_gamma: [low, high] gamma range.
         aug_bias_field: bias-field coefficient range (intensity inhomogeneity).
         aug_noise_std: Gaussian noise SD (images are scaled to about [0, 1]).
+        aug_elastic_prob: probability of a smooth random deformation (a B-spline grid of
+            control points ``aug_elastic_grid_mm`` apart, each moved by up to about
+            ``aug_elastic_mm``), the same for every frame: wall shapes the training hearts
+            do not have. 0 turns it off.
+        aug_elastic_mm: SD scale of the control-point displacement, mm (drawn per sample
+            from [0, aug_elastic_mm]).
+        aug_elastic_grid_mm: distance between the deformation's control points, mm.
         aug_scar_prob: probability that a training window gets a synthetic scar: one
             sector of the annotated wall repainted to a signal in ``aug_scar_signal``.
         aug_scar_signal: [low, high] scar signal as a fraction of the blood signal.
@@ -105,6 +112,9 @@ class LVConfig:
     aug_gamma: list[float] = field(default_factory=lambda: [0.7, 1.5])
     aug_bias_field: list[float] = field(default_factory=lambda: [-0.4, 0.4])
     aug_noise_std: float = 0.03
+    aug_elastic_prob: float = 0.0
+    aug_elastic_mm: float = 2.0
+    aug_elastic_grid_mm: float = 24.0
     aug_scar_prob: float = 0.0
     aug_scar_signal: list[float] = field(default_factory=lambda: [0.1, 0.9])
     roi_smooth_mm: float = 30.0
@@ -143,6 +153,10 @@ class LVConfig:
             problems.append(f"lv.test_flips must be 0, 1 or 3, got {self.test_flips}")
         if len(self.aug_gamma) != 2 or len(self.aug_bias_field) != 2:
             problems.append("lv.aug_gamma and lv.aug_bias_field are [low, high] pairs")
+        if not 0.0 <= self.aug_elastic_prob <= 1.0:
+            problems.append(f"lv.aug_elastic_prob must lie in [0, 1], got {self.aug_elastic_prob}")
+        if self.aug_elastic_mm < 0 or self.aug_elastic_grid_mm <= 0:
+            problems.append("lv.aug_elastic_mm must be >= 0 and lv.aug_elastic_grid_mm positive")
         if not 0.0 <= self.aug_scar_prob <= 1.0:
             problems.append(f"lv.aug_scar_prob must lie in [0, 1], got {self.aug_scar_prob}")
         if len(self.aug_scar_signal) != 2 or not 0.0 < self.aug_scar_signal[0] <= self.aug_scar_signal[1]:
