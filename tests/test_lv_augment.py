@@ -55,8 +55,7 @@ def test_labels_stay_on_the_structures_they_name(elastic: float) -> None:
     augment = CineAugment(config(aug_prob=1.0, aug_rotate_deg=30.0, aug_elastic_prob=elastic, aug_elastic_mm=4.0), seed=11)
     for _ in range(6):
         out_image, out_label = augment(image, label)
-        moved = not np.array_equal(out_label, label)
-        assert moved
+        assert not np.array_equal(out_label, label)
         # bilinear image against nearest labels: away from edges the picture's level names the label
         expected = np.choose(np.where(out_label == IGNORE, 0, out_label), [0.2, 0.5, 0.9])
         inside = out_label != IGNORE
@@ -106,5 +105,7 @@ def test_same_seed_same_draws_and_restored_state_repeats_them() -> None:
 def test_elastic_settings_are_checked() -> None:
     with pytest.raises(ConfigError, match="aug_elastic_prob"):
         LVConfig(aug_elastic_prob=1.5)
-    with pytest.raises(ConfigError, match="aug_elastic_mm"):
+    with pytest.raises(ConfigError, match="aug_elastic_mm must be >= 0"):
+        LVConfig(aug_elastic_mm=-1.0)
+    with pytest.raises(ConfigError, match="aug_elastic_grid_mm must be positive"):
         LVConfig(aug_elastic_grid_mm=0.0)

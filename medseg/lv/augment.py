@@ -14,10 +14,10 @@ import numpy as np
 import torch
 from monai.transforms import (
     Compose,
+    Rand2DElasticd,
     RandAdjustContrastd,
     RandAffined,
     RandBiasFieldd,
-    Rand2DElasticd,
     RandFlipd,
     RandGaussianNoised,
 )

@@ -59,12 +59,12 @@ class LVConfig:
         aug_gamma: [low, high] gamma range.
         aug_bias_field: bias-field coefficient range (intensity inhomogeneity).
         aug_noise_std: Gaussian noise SD (images are scaled to about [0, 1]).
-        aug_elastic_prob: probability of a smooth random deformation (a B-spline grid of
-            control points ``aug_elastic_grid_mm`` apart, each moved by up to about
-            ``aug_elastic_mm``), the same for every frame: wall shapes the training hearts
-            do not have. 0 turns it off.
-        aug_elastic_mm: SD scale of the control-point displacement, mm (drawn per sample
-            from [0, aug_elastic_mm]).
+        aug_elastic_prob: probability of a smooth random deformation (control points
+            ``aug_elastic_grid_mm`` apart, each moved at random, interpolated between them),
+            the same for every frame: wall shapes the training hearts do not have. 0 turns
+            it off.
+        aug_elastic_mm: largest SD of the control points' displacement, mm (each sample
+            draws its SD from [0, aug_elastic_mm], then a normal offset per point and axis).
         aug_elastic_grid_mm: distance between the deformation's control points, mm.
         aug_scar_prob: probability that a training window gets a synthetic scar: one
             sector of the annotated wall repainted to a signal in ``aug_scar_signal``.
@@ -155,8 +155,10 @@ class LVConfig:
             problems.append("lv.aug_gamma and lv.aug_bias_field are [low, high] pairs")
         if not 0.0 <= self.aug_elastic_prob <= 1.0:
             problems.append(f"lv.aug_elastic_prob must lie in [0, 1], got {self.aug_elastic_prob}")
-        if self.aug_elastic_mm < 0 or self.aug_elastic_grid_mm <= 0:
-            problems.append("lv.aug_elastic_mm must be >= 0 and lv.aug_elastic_grid_mm positive")
+        if self.aug_elastic_mm < 0:
+            problems.append(f"lv.aug_elastic_mm must be >= 0, got {self.aug_elastic_mm}")
+        if self.aug_elastic_grid_mm <= 0:
+            problems.append(f"lv.aug_elastic_grid_mm must be positive, got {self.aug_elastic_grid_mm}")
         if not 0.0 <= self.aug_scar_prob <= 1.0:
             problems.append(f"lv.aug_scar_prob must lie in [0, 1], got {self.aug_scar_prob}")
         if len(self.aug_scar_signal) != 2 or not 0.0 < self.aug_scar_signal[0] <= self.aug_scar_signal[1]:
