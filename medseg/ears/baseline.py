@@ -7,6 +7,7 @@ when it exceeds a threshold tuned on the training cases. No network, no shape co
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -15,8 +16,8 @@ from typing import Any
 import numpy as np
 from scipy import ndimage, signal
 
-from medseg.ears.config import EarsConfig
 from medseg.checks import read_checked
+from medseg.ears.config import EarsConfig
 from medseg.ears.decode import find_peaks, refine_peak
 from medseg.ears.preprocess import Preprocessed, preprocess
 from medseg.ears.targets import EAR_SIDES
@@ -123,8 +124,6 @@ def train_baseline(cases_table: str | os.PathLike[str], config: EarsConfig, out_
 
 def detect_baseline_file(input_path: str | os.PathLike[str], model_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str]) -> dict[str, Any]:
     """Run the baseline on one CT and write ``ears.json`` (same layout as the network's)."""
-    import json
-
     model_dir = Path(model_dir)
     manifest = verify_manifest(model_dir, TASK)
     with np.load(model_dir / "templates.npz", allow_pickle=False) as data:
