@@ -1,6 +1,5 @@
 """Resumable training: a stopped or killed run, run again, ends exactly where an unbroken one does."""
 
-import csv
 import json
 import os
 import signal
@@ -11,17 +10,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import SimpleITK as sitk
 import torch
 import yaml
-from test_ears_synth import synthetic_head
+from test_ears_synth import synthetic_head, write_training_table
 from test_ears_train import SMOKE
 from test_lv_pipeline import TINY
 from test_lv_pipeline import cases as lv_cases  # noqa: F401 - fixture
 
 from medseg.checkpoint import INFO_FILE, STATE_FILE, ResumableRun, TrainingInterrupted, fingerprint, resume_folder
 from medseg.ears.train import prepare_case, train_network
-from medseg.io.landmarks import write_landmarks
 from medseg.lv.config import LVConfig
 from medseg.lv.model_io import load_model
 from medseg.lv.train import train as train_lv
@@ -150,16 +147,7 @@ SLOW_SMOKE = {
 @pytest.fixture(scope="module")
 def ears_table(tmp_path_factory):
     root = tmp_path_factory.mktemp("ears_cli")
-    rows = []
-    for i, kind in enumerate([("left", "right"), ("left",), ("right", "left")]):
-        image, landmarks = synthetic_head(i, ears=kind, spacing=(4.0, 4.0, 4.0))
-        sitk.WriteImage(image, str(root / f"c{i}.nii.gz"))
-        write_landmarks(root / f"c{i}.json", landmarks)
-        rows.append({"subject": f"s{i}", "case": f"c{i}", "image": f"c{i}.nii.gz", "annotation": f"c{i}.json"})
-    with open(root / "cases.tsv", "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]), delimiter="\t")
-        writer.writeheader()
-        writer.writerows(rows)
+    write_training_table(root, list(enumerate([("left", "right"), ("left",), ("right", "left")])), (4.0, 4.0, 4.0))
     (root / "config.yaml").write_text(yaml.safe_dump({"seed": 11, "ears": SLOW_SMOKE}))
     return root
 

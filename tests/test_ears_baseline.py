@@ -3,15 +3,15 @@ import json
 import numpy as np
 import pytest
 import SimpleITK as sitk
-from test_ears_synth import synthetic_head
+from test_ears_synth import synthetic_head, write_training_table
 
 from medseg.ears.baseline import build_templates, detect_baseline_file, match, ncc_map, train_baseline
 from medseg.ears.config import EarsConfig
 from medseg.ears.train import prepare_case
 from medseg.errors import MedsegError
-from medseg.io.landmarks import write_landmarks
 
 CONFIG = EarsConfig(spacing_mm=2.0, seed=3)
+SPACING = (CONFIG.spacing_mm,) * 3
 
 
 def _unit(template: np.ndarray) -> np.ndarray:
@@ -20,7 +20,7 @@ def _unit(template: np.ndarray) -> np.ndarray:
 
 
 def _case(seed: int, ears: tuple[str, ...] = ("left", "right"), **kwargs):
-    image, truth = synthetic_head(seed, ears=ears, spacing=(2.0, 2.0, 2.0), **kwargs)
+    image, truth = synthetic_head(seed, ears=ears, spacing=SPACING, **kwargs)
     return prepare_case(f"S{seed}", f"c{seed}", image, truth, CONFIG), image, truth
 
 
@@ -81,19 +81,13 @@ def test_match_finds_both_ears_of_an_unseen_head(training):
 
 
 def test_trained_threshold_separates_present_from_absent_ears(tmp_path):
-    rows = ["subject\tcase\timage\tannotation"]
-    for seed, ears in [(1, ("left", "right")), (2, ("left",)), (3, ("right",)), (4, ()), (5, ("left", "right"))]:
-        image, truth = synthetic_head(seed, ears=ears, spacing=(2.0, 2.0, 2.0))
-        sitk.WriteImage(image, str(tmp_path / f"c{seed}.nii.gz"))
-        write_landmarks(tmp_path / f"c{seed}.json", truth)
-        rows.append(f"S{seed}\tc{seed}\tc{seed}.nii.gz\tc{seed}.json")
-    (tmp_path / "cases.tsv").write_text("\n".join(rows) + "\n")
-    model = train_baseline(tmp_path / "cases.tsv", CONFIG, tmp_path / "model")
+    heads = [(1, ("left", "right")), (2, ("left",)), (3, ("right",)), (4, ()), (5, ("left", "right"))]
+    model = train_baseline(write_training_table(tmp_path, heads, SPACING), CONFIG, tmp_path / "model")
     tuned = json.loads((model / "threshold.json").read_text())
     assert max(tuned["accuracy"]) >= 0.9
     assert tuned["threshold"] in tuned["grid"]
 
-    image, truth = synthetic_head(60, ears=("left",), spacing=(2.0, 2.0, 2.0))
+    image, truth = synthetic_head(60, ears=("left",), spacing=SPACING)
     sitk.WriteImage(image, str(tmp_path / "new.nii.gz"))
     doc = detect_baseline_file(tmp_path / "new.nii.gz", model, tmp_path / "out")
     assert doc == json.loads((tmp_path / "out" / "ears.json").read_text())

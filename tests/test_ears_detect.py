@@ -5,10 +5,10 @@ import pytest
 import SimpleITK as sitk
 import torch
 import yaml
-from test_ears_synth import synthetic_head
+from test_ears_synth import synthetic_head, write_training_table
 
 from medseg.cli.main import main
-from medseg.io.landmarks import read_landmarks, write_landmarks
+from medseg.io.landmarks import read_landmarks
 
 EARS = {"spacing_mm": 4.0, "channels": [4, 8, 16], "patch_size": 24, "batch_size": 2, "iterations": 10,
         "hard_negative_start": 5, "hard_negative_every": 5, "threads": 1}
@@ -17,13 +17,7 @@ EARS = {"spacing_mm": 4.0, "channels": [4, 8, 16], "patch_size": 24, "batch_size
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
     root = tmp_path_factory.mktemp("ears_study")
-    rows = ["subject\tcase\timage\tannotation"]
-    for i, ears in enumerate([("left", "right"), ("left",), ("right", "left"), ()]):
-        image, truth = synthetic_head(i, ears=ears, spacing=(4.0, 4.0, 4.0), flip_direction=i == 1)
-        sitk.WriteImage(image, str(root / f"c{i}.nii.gz"))
-        write_landmarks(root / f"c{i}.json", truth)
-        rows.append(f"S{i}\tc{i}\tc{i}.nii.gz\tc{i}.json")
-    (root / "cases.tsv").write_text("\n".join(rows) + "\n")
+    write_training_table(root, list(enumerate([("left", "right"), ("left",), ("right", "left"), ()])), (4.0, 4.0, 4.0), flipped=(1,))
     (root / "config.yaml").write_text(yaml.safe_dump({"seed": 11, "cohort": {"source": "demo"}, "ears": EARS}))
     assert main(["-q", "ears", "train", "--cases", str(root / "cases.tsv"), "--config", str(root / "config.yaml"),
                  "--out", str(root / "model"), "--threads", "1"]) == 0

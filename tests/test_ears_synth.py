@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
+
 import numpy as np
 import SimpleITK as sitk
+
+from medseg.io.landmarks import write_landmarks
 
 
 def _rotation(rng: np.random.Generator, max_deg: float) -> np.ndarray:
@@ -85,6 +90,24 @@ def synthetic_head(
     image.SetDirection(direction.ravel().tolist())
     truth = {side: (ear_world[side] if side in ears else None) for side in ("left", "right")}
     return image, truth
+
+
+def write_training_table(
+    root: Path,
+    heads: Sequence[tuple[int, tuple[str, ...]]],
+    spacing: tuple[float, float, float],
+    flipped: Sequence[int] = (),
+) -> Path:
+    """Write one synthetic head per ``(seed, ears)`` as ``c{seed}.nii.gz`` + ``c{seed}.json`` and
+    the ``cases.tsv`` naming them (subject ``S{seed}``); seeds in ``flipped`` get a flipped direction."""
+    rows = ["subject\tcase\timage\tannotation"]
+    for seed, ears in heads:
+        image, truth = synthetic_head(seed, ears=ears, spacing=spacing, flip_direction=seed in flipped)
+        sitk.WriteImage(image, str(root / f"c{seed}.nii.gz"))
+        write_landmarks(root / f"c{seed}.json", truth)
+        rows.append(f"S{seed}\tc{seed}\tc{seed}.nii.gz\tc{seed}.json")
+    (root / "cases.tsv").write_text("\n".join(rows) + "\n")
+    return root / "cases.tsv"
 
 
 def test_synthetic_head_truth_inside_and_dense():
