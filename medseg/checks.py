@@ -509,7 +509,7 @@ def _check_ct_scale(sample: np.ndarray, result: CheckResult, allow_offset: bool)
             f"intensities look like Hounsfield units + {HU_OFFSET:.0f} with no rescale applied "
             f"(air near {ev['air_level']:.0f}, soft tissue near {ev['tissue_mode']:.0f}, expected "
             f"-1000 and 40): subtract {HU_OFFSET:.0f} (fix the rescale intercept, or let medseg do it: "
-            "medseg check --allow-offset, medseg ears --ct-offset correct, checks: {ct_offset: correct} in a study config)",
+            "medseg check --allow-offset, medseg ears detect/baseline detect/real-ct --ct-offset correct, checks: {ct_offset: correct} in a study config)",
         )
     elif kind == "8bit":
         result.add(

@@ -97,3 +97,12 @@ def test_trained_threshold_separates_present_from_absent_ears(tmp_path):
     assert np.linalg.norm(np.array(left["position_lps"]) - truth["left"]) < 2 * CONFIG.spacing_mm
     assert np.allclose(left["position_ras"], np.array(left["position_lps"]) * [-1, -1, 1])
     assert list(image.TransformPhysicalPointToIndex(left["position_lps"])) == left["voxel_index"]
+
+    # the same head stored as CT number + 1024 (an old export): refused unless the offset is corrected
+    sitk.WriteImage(sitk.Cast(image, sitk.sitkFloat32) + 1024.0, str(tmp_path / "offset.nii.gz"))
+    with pytest.raises(MedsegError, match="1024"):
+        detect_baseline_file(tmp_path / "offset.nii.gz", model, tmp_path / "refused")
+    assert not (tmp_path / "refused").exists()
+    corrected = detect_baseline_file(tmp_path / "offset.nii.gz", model, tmp_path / "corrected", allow_offset=True)
+    assert corrected["ears"]["left"]["position_lps"] == left["position_lps"]
+    assert not corrected["ears"]["right"]["present"]

@@ -10,6 +10,7 @@ from medseg.errors import ConfigError, ModelError
 
 DEFAULT_MODEL = Path("results/models/ears/final/full")
 DEVICE_HELP = "auto (a CUDA GPU when torch sees one, else the CPU), cpu, cuda or cuda:N (default: auto)"
+CT_OFFSET_HELP = "a CT stored with a +1024 CT-number offset: refuse it (default) or subtract the offset"
 
 
 def register(subparsers: argparse._SubParsersAction, formatter_class: type) -> None:
@@ -54,12 +55,7 @@ def register(subparsers: argparse._SubParsersAction, formatter_class: type) -> N
     detect.add_argument("--no-shape-constraint", action="store_true", help="skip the shape constraint (ablation)")
     detect.add_argument("--threads", type=int, help="torch threads (default: the model's)")
     detect.add_argument("--device", default="auto", metavar="DEVICE", help=DEVICE_HELP)
-    detect.add_argument(
-        "--ct-offset",
-        choices=["reject", "correct"],
-        default="reject",
-        help="a CT stored with a +1024 CT-number offset: refuse it (default) or subtract the offset",
-    )
+    detect.add_argument("--ct-offset", choices=["reject", "correct"], default="reject", help=CT_OFFSET_HELP)
     detect.set_defaults(func=_detect)
 
     baseline = commands.add_parser(
@@ -83,6 +79,7 @@ def register(subparsers: argparse._SubParsersAction, formatter_class: type) -> N
     bdetect.add_argument("input", type=Path, help="CT: DICOM series folder or image file")
     bdetect.add_argument("--model", required=True, type=Path, help="baseline model folder")
     bdetect.add_argument("--out", required=True, type=Path, help="output folder (ears.json)")
+    bdetect.add_argument("--ct-offset", choices=["reject", "correct"], default="reject", help=CT_OFFSET_HELP)
     bdetect.set_defaults(func=_baseline_detect)
     baseline.set_defaults(func=lambda args: (baseline.print_help(), 2)[1])
 
@@ -117,8 +114,7 @@ def register(subparsers: argparse._SubParsersAction, formatter_class: type) -> N
     real.add_argument("--out", required=True, type=Path, help="output folder")
     real.add_argument("--crop", action="append", default=[], metavar="NAME=LOW:HIGH",
                       help="a region without ears, as an LPS z range in mm (repeatable)")
-    real.add_argument("--ct-offset", choices=["reject", "correct"], default="reject",
-                      help="a CT stored with a +1024 CT-number offset: refuse it (default) or subtract the offset")
+    real.add_argument("--ct-offset", choices=["reject", "correct"], default="reject", help=CT_OFFSET_HELP)
     real.add_argument("--match-radius-mm", type=float, default=15.0, help="a found ear this near an annotated one counts")
     real.add_argument("--name", help="label of the CT in the summary")
     real.add_argument("--device", default="auto", metavar="DEVICE", help=DEVICE_HELP)
@@ -181,7 +177,7 @@ def _baseline_train(args: argparse.Namespace) -> int:
 def _baseline_detect(args: argparse.Namespace) -> int:
     from medseg.ears.baseline import detect_baseline_file
 
-    doc = detect_baseline_file(args.input, args.model, args.out)
+    doc = detect_baseline_file(args.input, args.model, args.out, allow_offset=args.ct_offset == "correct")
     print(json.dumps({side: doc["ears"][side]["present"] for side in ("left", "right")}))
     return 0
 

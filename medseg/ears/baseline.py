@@ -122,15 +122,27 @@ def train_baseline(cases_table: str | os.PathLike[str], config: EarsConfig, out_
     return out_dir
 
 
-def detect_baseline_file(input_path: str | os.PathLike[str], model_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str]) -> dict[str, Any]:
-    """Run the baseline on one CT and write ``ears.json`` (same layout as the network's)."""
+def detect_baseline_file(
+    input_path: str | os.PathLike[str],
+    model_dir: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    allow_offset: bool = False,
+) -> dict[str, Any]:
+    """Run the baseline on one CT and write ``ears.json`` (same layout as the network's).
+
+    Args:
+        input_path: CT file or DICOM series folder.
+        model_dir: baseline model folder.
+        out_dir: output folder.
+        allow_offset: accept a CT stored with a +1024 CT-number offset (subtracted).
+    """
     model_dir = Path(model_dir)
     manifest = verify_manifest(model_dir, TASK)
     with np.load(model_dir / "templates.npz", allow_pickle=False) as data:
         templates = {side: data[side] for side in EAR_SIDES}
     threshold = float(json.loads((model_dir / "threshold.json").read_text())["threshold"])
     settings = manifest["config"]["ears"]
-    image = read_checked(input_path, "ct")
+    image = read_checked(input_path, "ct", allow_offset=allow_offset)
     prep = preprocess(image, float(settings["spacing_mm"]), tuple(settings["hu_clip"]), 1)
     found = match(prep, templates)
     ears: dict[str, Any] = {}
