@@ -1,4 +1,4 @@
-"""Tiny synthetic head CTs for the ears tests (until medseg.phantoms.head_ct exists), and their checks."""
+"""Tiny synthetic head CTs for the ears unit tests (a few seconds to build, unlike medseg.phantoms.head_ct), and their checks."""
 
 from __future__ import annotations
 
