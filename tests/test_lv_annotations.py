@@ -6,7 +6,7 @@ import pytest
 import SimpleITK as sitk
 
 from medseg.errors import ImageReadError
-from medseg.io.cine import CineStudy
+from medseg.io.cine import CineStudy, cine_to_image
 from medseg.lv.annotations import contours_to_labels, convert_annotation
 from medseg.lv.label_check import check_label_array
 
@@ -86,14 +86,63 @@ def test_label_image_annotation(tmp_path):
     labels[1, 1] = 0
     labels[1, 1, 30, 30] = 2
     path = tmp_path / "ref.nii.gz"
-    sitk.WriteImage(sitk.GetImageFromArray(labels.transpose(1, 0, 2, 3).copy()), str(path))
+    sitk.WriteImage(on_study_grid(labels, s), str(path))
     report = convert_annotation(path, s, tmp_path / "out" / "labels.nii.gz")
     assert report["usable"]["frames_with_myocardium"] == 1
     assert report["unusable"]["endo"] == 1
+    assert "resampled_to_study_grid" not in report
     bad = labels.copy()
     bad[0, 0, 0, 0] = 7
-    sitk.WriteImage(sitk.GetImageFromArray(bad.transpose(1, 0, 2, 3).copy()), str(path))
+    sitk.WriteImage(on_study_grid(bad, s), str(path))
     with pytest.raises(ImageReadError, match="ref.nii.gz"):
+        convert_annotation(path, s, tmp_path / "out" / "labels.nii.gz")
+
+
+def on_study_grid(labels: np.ndarray, s: CineStudy) -> sitk.Image:
+    image = sitk.GetImageFromArray(np.ascontiguousarray(labels.transpose(1, 0, 2, 3)), isVector=False)
+    image.CopyInformation(cine_to_image(s))
+    return image
+
+
+def _labelled_study():
+    s = study()
+    labels = np.zeros(s.frames.shape, np.uint8)
+    labels[:, :, 20:44, 6:30] = 1  # a wall on the low-x side of the grid
+    labels[:, :, 26:38, 12:24] = 2
+    labels[1, 3] = 255
+    return s, labels
+
+
+def test_label_image_stored_in_another_voxel_order_is_placed_by_its_geometry(tmp_path):
+    s, labels = _labelled_study()
+    study_grid = on_study_grid(labels, s)
+    # the same labels in the same place, stored with x and the slice axis reversed (as a tool
+    # writing its own voxel order would): taken by array order, they would come out mirrored
+    flipped = sitk.GetImageFromArray(np.ascontiguousarray(sitk.GetArrayFromImage(study_grid)[:, ::-1, :, ::-1]), isVector=False)
+    flipped.SetSpacing(study_grid.GetSpacing())
+    direction = np.eye(4)
+    direction[0, 0] = direction[2, 2] = -1.0
+    flipped.SetDirection(direction.ravel().tolist())
+    size = np.array(study_grid.GetSize())
+    flipped.SetOrigin(study_grid.TransformIndexToPhysicalPoint([int(size[0] - 1), 0, int(size[2] - 1), 0]))
+    path = tmp_path / "flipped.nii.gz"
+    sitk.WriteImage(flipped, str(path))
+    report = convert_annotation(path, s, tmp_path / "out" / "labels.nii.gz")
+    assert report["resampled_to_study_grid"] is True
+    written = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "out" / "labels.nii.gz"))).transpose(1, 0, 2, 3)
+    np.testing.assert_array_equal(written, labels)
+
+
+def test_label_image_without_the_study_geometry_is_refused(tmp_path):
+    s, labels = _labelled_study()
+    path = tmp_path / "bare.nii.gz"
+    # right array shape, but spacing 1 mm and origin 0: a guess would scale the labels by 1.5
+    sitk.WriteImage(sitk.GetImageFromArray(np.ascontiguousarray(labels.transpose(1, 0, 2, 3)), isVector=False), str(path))
+    with pytest.raises(ImageReadError, match="another grid than the study.*spacing"):
+        convert_annotation(path, s, tmp_path / "out" / "labels.nii.gz")
+    assert not (tmp_path / "out" / "labels.nii.gz").exists()
+    sitk.WriteImage(on_study_grid(labels[:, :3], study(phases=3)), str(path))
+    with pytest.raises(ImageReadError, match="3 phases in the labels, 4 in the study"):
         convert_annotation(path, s, tmp_path / "out" / "labels.nii.gz")
 
 
