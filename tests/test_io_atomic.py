@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from medseg.io.atomic import atomic_dir, atomic_path, remove_stale_temporaries, write_json
+from medseg.io.atomic import atomic_dir, atomic_path, remove_stale_temporaries, staged_files, write_json
 
 
 def test_failed_write_leaves_old_file_and_no_temporary(tmp_path):
@@ -32,6 +32,24 @@ def test_atomic_dir_replaces_whole_folder(tmp_path):
             raise ValueError
     assert sorted(p.name for p in target.iterdir()) == ["b"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
+
+
+def test_staged_files_move_in_together_and_a_failed_run_changes_nothing(tmp_path):
+    target = tmp_path / "out"
+    target.mkdir()
+    (target / "notes.txt").write_text("the user's own file")
+    with staged_files(target, last=("record.json",)) as stage:
+        assert stage.parent == target and stage.name.startswith(".")
+        (stage / "image.nii.gz").write_text("run 1")
+        (stage / "record.json").write_text("run 1")
+        assert not (target / "image.nii.gz").exists()
+    assert sorted(p.name for p in target.iterdir()) == ["image.nii.gz", "notes.txt", "record.json"]
+    with pytest.raises(RuntimeError):
+        with staged_files(target, last=("record.json",)) as stage:
+            (stage / "image.nii.gz").write_text("run 2")
+            raise RuntimeError("killed before the record was written")
+    assert {p.name: p.read_text() for p in target.iterdir()} == {
+        "image.nii.gz": "run 1", "notes.txt": "the user's own file", "record.json": "run 1"}
 
 
 def test_leftovers_of_killed_writers_are_swept(tmp_path):

@@ -20,7 +20,7 @@ from medseg.ears.model_io import EarsModel, load_model
 from medseg.ears.preprocess import Preprocessed, preprocess, to_input_grid
 from medseg.ears.targets import EAR_SIDES
 from medseg.ears.train import case_candidates
-from medseg.io.atomic import atomic_path, write_json
+from medseg.io.atomic import staged_files, write_json
 from medseg.provenance import collect_provenance
 
 __all__ = ["Detection", "detect", "detection_document", "write_detection", "detect_file", "lps_to_ras"]
@@ -166,32 +166,31 @@ def write_detection(detection: Detection, out_dir: str | os.PathLike[str], sourc
     """Write ``ears.json``, ``heatmap_left.nii.gz``, ``heatmap_right.nii.gz`` and ``ears.mrk.json``.
 
     Heatmaps are resampled onto the input image's grid (``float32``; values below
-    :data:`HEATMAP_FLOOR` written as 0); every file is written atomically.
+    :data:`HEATMAP_FLOOR` written as 0); the files are written into a staging folder and moved
+    in together, ``ears.json`` last, so a failed run leaves an earlier result whole.
 
     Returns:
         The ``ears.json`` document.
     """
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
+    with staged_files(out_dir, last=("ears.json",)) as stage:
 
-    def write_heatmap(side: str, channel: np.ndarray) -> None:
-        heatmap = to_input_grid(np.where(channel >= HEATMAP_FLOOR, channel, 0.0), detection.prep)
-        with atomic_path(out_dir / f"heatmap_{side}.nii.gz") as tmp:
-            sitk.WriteImage(heatmap, str(tmp), True, 1)
+        def write_heatmap(side: str, channel: np.ndarray) -> None:
+            heatmap = to_input_grid(np.where(channel >= HEATMAP_FLOOR, channel, 0.0), detection.prep)
+            sitk.WriteImage(heatmap, str(stage / f"heatmap_{side}.nii.gz"), True, 1)
 
-    with ThreadPoolExecutor(max_workers=len(EAR_SIDES)) as pool:  # SimpleITK works without the GIL
-        list(pool.map(write_heatmap, EAR_SIDES, detection.heatmaps))
-    points = {s: (None if detection.decision.ears[s] is None else detection.decision.ears[s].position) for s in EAR_SIDES}
-    try:
-        from medseg.io.landmarks import write_landmarks
-    except ImportError:
-        write_json(out_dir / "ears.mrk.json", _slicer_markups(points))
-    else:
-        write_landmarks(out_dir / "ears.mrk.json", points, coordinate_system="RAS")
-    detection.seconds["write"] = time.perf_counter() - started
-    doc = detection_document(detection, source, model)
-    write_json(out_dir / "ears.json", doc)
+        with ThreadPoolExecutor(max_workers=len(EAR_SIDES)) as pool:  # SimpleITK works without the GIL
+            list(pool.map(write_heatmap, EAR_SIDES, detection.heatmaps))
+        points = {s: (None if detection.decision.ears[s] is None else detection.decision.ears[s].position) for s in EAR_SIDES}
+        try:
+            from medseg.io.landmarks import write_landmarks
+        except ImportError:
+            write_json(stage / "ears.mrk.json", _slicer_markups(points))
+        else:
+            write_landmarks(stage / "ears.mrk.json", points, coordinate_system="RAS")
+        detection.seconds["write"] = time.perf_counter() - started
+        doc = detection_document(detection, source, model)
+        write_json(stage / "ears.json", doc)
     return doc
 
 
@@ -209,7 +208,7 @@ def detect_file(
     Args:
         input_path: image file or DICOM series folder.
         model_dir: the model folder.
-        out_dir: the prediction folder to write (atomically).
+        out_dir: the prediction folder to write (staged: see :func:`write_detection`).
         shape_constraint: apply the shape constraint.
         threads: torch threads (default: the model's).
         allow_offset: accept a CT stored with a +1024 CT-number offset (subtracted).

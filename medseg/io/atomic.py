@@ -95,6 +95,34 @@ def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def staged_files(folder: str | os.PathLike[str], last: tuple[str, ...] = ()) -> Iterator[Path]:
+    """Yield a hidden staging folder inside ``folder``; on success its files move into ``folder``.
+
+    The slow part (writing and compressing) happens in the staging folder, so a run that
+    fails or is killed leaves ``folder`` as it was: a complete earlier result is not mixed
+    with part of a new one. Only renames remain after the writing. Files named in ``last``
+    (the record that describes the others) move in after the rest. Unlike
+    :func:`atomic_dir`, nothing else in ``folder`` is touched, so it may be any folder.
+
+    Args:
+        folder: the output folder (created if missing).
+        last: file names to move in last.
+
+    Yields:
+        The staging folder to write the files into (flat).
+    """
+    final = Path(folder)
+    stage = _temporary_sibling(final / "staging", is_dir=True)
+    stage.mkdir()
+    try:
+        yield stage
+        for item in sorted(stage.iterdir(), key=lambda p: (p.name in last, p.name)):
+            os.replace(item, final / item.name)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
 def write_text(path: str | os.PathLike[str], text: str) -> Path:
     """Write ``text`` to ``path`` atomically."""
     with atomic_path(path) as tmp:
