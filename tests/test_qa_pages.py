@@ -119,6 +119,23 @@ def test_study_page_sections(pages: dict[str, Path]) -> None:
     assert "@media print" in text and "DOE_JANE" not in text
 
 
+def test_study_page_folds_come_from_each_tasks_own_splits(tmp_path: Path) -> None:
+    from medseg.io.atomic import write_json
+    from medseg.qa.study_page import render_study_page
+
+    study = make_study(tmp_path / "study")
+    splits = []
+    for task, folds in (("ears", (["S01"], ["S04"])), ("lv", (["S02"], ["S05"]))):
+        path = tmp_path / f"{task}_splits.json"
+        write_json(path, {"task": task, "scheme": "loso", "folds": [
+            {"name": f"{task}_fold{i}", "train_subjects": folds[1 - i], "test_subjects": folds[i]} for i in (0, 1)]})
+        splits.append(path)
+    text = render_study_page(study["summary"], study["status"], [study["ears_eval"], study["lv_eval"]], splits_paths=splits)
+    lv = text.split("<h2>LV</h2>", 1)[1]
+    assert "lv_fold0" in lv and "lv_fold1" in lv and "ears_fold" not in lv
+    assert "<td>?</td>" not in text, "every held-out subject is found in its own task's folds"
+
+
 def test_redact_paths() -> None:
     assert redact_paths("/data/DOE_JOHN/ct: missing slices") == "‹path›: missing slices"
     assert redact_paths(r"C:\scans\DOE\a.dcm bad") == "‹path› bad"

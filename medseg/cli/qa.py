@@ -68,7 +68,7 @@ def register(subparsers: argparse._SubParsersAction, formatter_class: type) -> N
         formatter_class=formatter_class,
         epilog=(
             "example:\n  medseg qa study --summary results/study_summary.json --status results/cohort_status.tsv \\\n"
-            "      --evaluation results/ears/evaluation results/lv/evaluation --splits results/splits/lv.json \\\n"
+            "      --evaluation results/ears/evaluation results/lv/evaluation --splits results/ears/splits.json results/lv/splits.json \\\n"
             "      --areas results/lv/predictions/full/*/areas.tsv --config results/config/config.yaml \\\n"
             "      --ratings ratings_AB.tsv --index index.html --out results/qa/study.html"
         ),
@@ -77,7 +77,7 @@ def register(subparsers: argparse._SubParsersAction, formatter_class: type) -> N
     study.add_argument("--status", type=Path, help="cohort_status.tsv")
     study.add_argument("--evaluation", nargs="*", default=[], type=Path, help="evaluation folders (summary.json + TSVs)")
     study.add_argument("--ratings", type=Path, help="ratings file (TSV or JSON) downloaded from the case pages")
-    study.add_argument("--splits", type=Path, help="splits.json, for metrics per fold")
+    study.add_argument("--splits", nargs="*", default=[], type=Path, help="the tasks' splits.json files, for metrics per fold")
     study.add_argument("--areas", nargs="*", default=[], type=Path, help="areas.tsv of LV predictions (volume curves)")
     study.add_argument("--config", type=Path, help="the study config file, shown verbatim")
     study.add_argument("--index", help="URL of the index page (relative to --out)")
@@ -133,7 +133,7 @@ def _study(args: argparse.Namespace) -> int:
     from medseg.qa.study_page import write_study_page
 
     write_study_page(
-        args.out, args.summary, args.status, args.evaluation, ratings_path=args.ratings, splits_path=args.splits,
+        args.out, args.summary, args.status, args.evaluation, ratings_path=args.ratings, splits_paths=args.splits,
         areas=args.areas, config_path=args.config, index_url=args.index,
     )
     print(f"study page -> {args.out}")

@@ -83,12 +83,20 @@ def _float(value: Any) -> float | None:
     return number if np.isfinite(number) else None
 
 
-def _fold_of(splits: Path | None) -> dict[str, str]:
-    if splits is None:
-        return {}
+def _folds_by_task(paths: Sequence[Path]) -> dict[str | None, dict[str, str]]:
+    """Per task (the ``task`` of each ``splits.json``; ``None`` for a file without one), the
+    fold that held each subject out. Each task has its own folds, and one patient may be a
+    subject of both."""
     from medseg.splits import read_splits
 
-    return {s: fold.name for fold in read_splits(splits) for s in fold.test_subjects}
+    folds: dict[str | None, dict[str, str]] = {}
+    for path in paths:
+        try:
+            task = json.loads(Path(path).read_text(encoding="utf-8")).get("task")
+        except (OSError, ValueError, AttributeError):
+            task = None  # read_splits below names what is wrong with the file
+        folds.setdefault(task, {}).update({s: fold.name for fold in read_splits(path) for s in fold.test_subjects})
+    return folds
 
 
 def _cohort_section(summary: Mapping[str, Any], status: Sequence[Mapping[str, str]]) -> str:
@@ -299,7 +307,7 @@ def render_study_page(
     status_path: str | os.PathLike[str] | None = None,
     evaluations: Sequence[str | os.PathLike[str]] = (),
     ratings_path: str | os.PathLike[str] | None = None,
-    splits_path: str | os.PathLike[str] | None = None,
+    splits_paths: Sequence[str | os.PathLike[str]] = (),
     areas: Sequence[str | os.PathLike[str]] = (),
     config_path: str | os.PathLike[str] | None = None,
     index_url: str | None = None,
@@ -311,7 +319,7 @@ def render_study_page(
         status_path: ``cohort_status.tsv``.
         evaluations: evaluation folders (or their ``summary.json``) of the tasks.
         ratings_path: a ratings file downloaded from the case pages.
-        splits_path: ``splits.json``, for metrics per fold.
+        splits_paths: the tasks' ``splits.json`` files, for metrics per fold.
         areas: ``areas.tsv`` files of LV predictions, for volume curves.
         config_path: the study configuration file, shown verbatim.
         index_url: link to the index of case pages.
@@ -324,15 +332,16 @@ def render_study_page(
         raise InputRejected(f"{summary_path}: cannot read the study summary ({error})") from None
     status = read_cohort_status(status_path) if status_path else []
     evs = [read_evaluation(e) for e in evaluations]
-    folds = _fold_of(Path(splits_path) if splits_path else None)
+    folds = _folds_by_task([Path(p) for p in splits_paths])
     body = f'<nav class="no-print"><a href="{esc(index_url)}">case pages</a></nav>' if index_url else ""
     body += _cohort_section(summary, status)
     for ev in evs:
+        task_folds = folds.get(ev.task) or folds.get(None, {})
         if ev.task == "ears":
-            body += _ears_section(ev, folds)
+            body += _ears_section(ev, task_folds)
             body += _real_ct_section(summary.get("real_ct") or [])
         elif ev.task == "lv":
-            body += _lv_section(ev, folds, [Path(a) for a in areas])
+            body += _lv_section(ev, task_folds, [Path(a) for a in areas])
         else:
             body += f"<h2>{esc(ev.task)}</h2><pre>{esc(json.dumps(ev.summary, indent=1)[:4000])}</pre>"
     body += _ratings_section(Path(ratings_path) if ratings_path else None, status)

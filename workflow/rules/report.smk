@@ -110,6 +110,9 @@ rule qa_study:
         status=f"{OUT}/report/cohort_status.tsv",
         evaluations=lambda wc: [f"{OUT}/{task}/evaluation/summary.json" for task in TASKS],
         splits=lambda wc: [f"{OUT}/{task}/splits.json" for task in TASKS],
+        lv_predictions=lambda wc: (
+            [f"{OUT}/predictions/lv/{LV_VARIANTS[0]}/{case.case}" for case in accepted_cases("lv")] if "lv" in TASKS else []
+        ),
         ratings=ratings_file(),
     output:
         report(
@@ -122,8 +125,11 @@ rule qa_study:
     params:
         evaluations=lambda wc, input: " ".join(str(Path(p).parent) for p in input.evaluations),
         ratings=lambda wc, input: f"--ratings {input.ratings}" if input.ratings else "",
-        splits=lambda wc, input: f"--splits {input.splits[0]}" if input.splits else "",
+        splits=lambda wc, input: f"--splits {input.splits}" if input.splits else "",
+        areas=lambda wc, input: (
+            "--areas " + " ".join(f"{folder}/areas.tsv" for folder in input.lv_predictions) if input.lv_predictions else ""
+        ),
     shell:
         "{MEDSEG} qa study --summary {input.summary} --status {input.status} "
-        "--evaluation {params.evaluations} {params.ratings} {params.splits} --config {CONFIG_FILE} "
+        "--evaluation {params.evaluations} {params.ratings} {params.splits} {params.areas} --config {CONFIG_FILE} "
         "--index index.html --out {output} > {log} 2>&1"
