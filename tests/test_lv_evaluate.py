@@ -39,3 +39,28 @@ def test_subjects_weigh_equally_in_the_cohort_mean():
     summary = summarise(rows)["v"]
     assert abs(summary["over_subjects"]["dice"]["mean"] - 0.7) < 1e-9
     assert abs(summary["over_frames"]["dice"]["mean"] - (9.0 + 0.5) / 11) < 1e-9
+
+
+def test_ablation_table_counts_the_frames_left_out_of_the_distances(tmp_path):
+    import csv
+
+    import SimpleITK as sitk
+
+    from medseg.lv.evaluate import evaluate_table
+
+    ring = _ring()
+    reference = np.full((1, 2, 40, 40), 255, np.uint8)
+    reference[0, 0] = reference[0, 1] = ring
+    prediction = np.zeros_like(reference)
+    prediction[0, 0] = ring
+    for name, labels in (("reference", reference), ("prediction", prediction)):
+        image = sitk.GetImageFromArray(np.ascontiguousarray(labels.transpose(1, 0, 2, 3)), isVector=False)
+        image.SetSpacing((1.5, 1.5, 8.0, 40.0))
+        sitk.WriteImage(image, str(tmp_path / f"{name}.nii.gz"))
+    table = tmp_path / "table.tsv"
+    table.write_text(f"case\tsubject\tvariant\tprediction\treference\nc\tS1\tv\t{tmp_path / 'prediction.nii.gz'}\t{tmp_path / 'reference.nii.gz'}\n")
+    evaluate_table(table, tmp_path / "eval")
+    with open(tmp_path / "eval" / "ablation.tsv", newline="") as handle:
+        (row,) = csv.DictReader(handle, delimiter="\t")
+    assert row["frames_one_empty"] == "1"
+    assert row["dice"].startswith("0.5000") and row["hd"].startswith("0.0000")

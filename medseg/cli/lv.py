@@ -159,10 +159,12 @@ def run_evaluate(args: argparse.Namespace) -> int:
     summary = evaluate_table(args.table, args.out, study_provenance(args.config))
     for variant, content in summary.items():
         stats = content["over_subjects"]
+        one_empty = sum(s["frames_one_empty"] for s in content["subjects"].values())
+        caveat = f"; {one_empty} frame(s) with one mask empty, left out of the distances" if one_empty else ""
         print(
             f"{variant}: Dice {stats['dice']['mean']:.3f} ± {stats['dice']['sd']:.3f}, "
             f"HD {stats['hd']['mean']:.2f} mm, APD endo {stats['apd_endo']['mean']:.2f} mm, "
-            f"APD epi {stats['apd_epi']['mean']:.2f} mm ({len(content['subjects'])} subjects)"
+            f"APD epi {stats['apd_epi']['mean']:.2f} mm ({len(content['subjects'])} subjects{caveat})"
         )
     logger.debug(json.dumps(summary)[:200])
     return 0

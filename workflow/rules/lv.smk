@@ -92,6 +92,7 @@ rule lv_evaluate:
     output:
         summary=f"{OUT}/lv/evaluation/summary.json",
         provenance=f"{OUT}/lv/evaluation/provenance.json",
+        per_frame=f"{OUT}/lv/evaluation/per_frame.tsv",
         per_subject=report(
             f"{OUT}/lv/evaluation/per_subject.tsv",
             caption="../report/lv_per_subject.rst",
