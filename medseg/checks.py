@@ -219,10 +219,7 @@ def load_checked(
             result.add("unreadable", message if str(path) in message else f"cannot read {path}: {message}")
         return None, result
     result = check_image(image, modality, min_fov_mm=min_fov_mm, max_voxels=max_voxels, allow_offset=allow_offset)
-    hidden = _nifti_nonfinite_voxels(path)
-    if hidden and "non_finite" not in result.codes:
-        result.add("non_finite", f"{hidden:,} voxels of {path.name} are NaN or infinite (they would be read as 0)")
-        result.measurements["non_finite_voxels"] = hidden
+    flag_stored_nonfinite(result, path)
     if result.status != "accepted":
         return None, result
     offset = result.measurements.get("hu_offset")
@@ -232,24 +229,57 @@ def load_checked(
     return image, result
 
 
-def _nifti_nonfinite_voxels(path: Path) -> int:
-    """NaN/Inf voxels stored in a float NIfTI file, counted slab by slab.
+def flag_stored_nonfinite(result: CheckResult, path: str | os.PathLike[str]) -> None:
+    """Add ``non_finite`` to a verdict when the file stores NaN/Inf voxels that the read hid."""
+    hidden = stored_nonfinite_voxels(path)
+    if hidden and "non_finite" not in result.codes:
+        result.add("non_finite", f"{hidden:,} voxels of {Path(path).name} are NaN or infinite (they would be read as 0)")
+        result.measurements["non_finite_voxels"] = hidden
 
-    ITK's NIfTI reader turns NaN into 0, so they must be counted in the file itself.
+
+#: Bytes read at a time when counting non-finite voxels in a file.
+_SCAN_CHUNK_BYTES = 1 << 24
+
+#: NIfTI ``datatype`` codes of floating-point voxels, as numpy kinds.
+_NIFTI_FLOAT_KINDS = {16: "f4", 64: "f8"}
+
+
+def stored_nonfinite_voxels(path: str | os.PathLike[str]) -> int:
+    """NaN/Inf voxels stored in a float NIfTI file.
+
+    ITK's NIfTI reader turns NaN into 0, so they must be counted in the file itself. The
+    header comes from ITK's parse of it; the voxel data is then streamed once from its
+    offset in chunks (a compressed file cannot be sliced without decompressing it again
+    from the start for every slice). Returns 0 for anything but a readable float NIfTI file.
     """
-    if not path.is_file() or not path.name.lower().endswith((".nii", ".nii.gz")):
+    path = Path(path)
+    name = path.name.lower()
+    if not path.is_file() or not name.endswith((".nii", ".nii.gz")):
         return 0
-    import nibabel as nib
-
     try:
-        proxy = nib.load(str(path))
-        if not np.issubdtype(proxy.get_data_dtype(), np.floating):
+        reader = sitk.ImageFileReader()
+        reader.SetFileName(str(path))
+        reader.ReadImageInformation()
+        kind = _NIFTI_FLOAT_KINDS.get(int(reader.GetMetaData("datatype")))
+        if kind is None:
             return 0
-        shape = proxy.shape
-        data = proxy.dataobj
-        if len(shape) < 3:
-            return int(np.count_nonzero(~np.isfinite(np.asarray(data))))
-        return sum(int(np.count_nonzero(~np.isfinite(np.asarray(data[:, :, k, ...])))) for k in range(shape[2]))
+        offset = int(float(reader.GetMetaData("vox_offset")))
+        dims = [int(reader.GetMetaData(f"dim[{axis}]")) for axis in range(1, int(reader.GetMetaData("dim[0]")) + 1)]
+        count = 0
+        with (gzip.open if name.endswith(".gz") else open)(path, "rb") as handle:
+            order = "<" if int.from_bytes(handle.read(4), "little") in (348, 540) else ">"  # sizeof_hdr
+            dtype = np.dtype(order + kind)
+            remaining = math.prod(dims) * dtype.itemsize
+            chunk = _SCAN_CHUNK_BYTES - _SCAN_CHUNK_BYTES % dtype.itemsize
+            handle.seek(max(offset, 352))
+            while remaining > 0:
+                data = handle.read(min(chunk, remaining))
+                if not data:
+                    break
+                remaining -= len(data)
+                values = np.frombuffer(data, dtype=dtype, count=len(data) // dtype.itemsize)
+                count += int(values.size - np.count_nonzero(np.isfinite(values)))
+        return count
     except Exception:  # noqa: BLE001 - the ITK read succeeded; this is a second opinion only
         return 0
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import SimpleITK as sitk
 
-from medseg.checks import CheckResult, check_image
+from medseg.checks import CheckResult, check_image, flag_stored_nonfinite
 from medseg.cohort import CohortCase
 from medseg.errors import MedsegError
 from medseg.io.atomic import atomic_dir, write_json
@@ -83,6 +83,7 @@ def _ingest_lv(case: CohortCase, folder: Path, checks: dict[str, Any], contour_o
     study = read_cine(case.image)
     image = cine_to_image(study)
     result = check_image(image, "cine", **_check_limits({k: v for k, v in checks.items() if k != "min_fov_mm"}))
+    flag_stored_nonfinite(result, case.image)
     if result.status != "accepted":
         return result
     write_image(image, folder / "image.nii.gz")

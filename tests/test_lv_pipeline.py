@@ -116,6 +116,8 @@ def test_areas_table_volume():
     lines = [line.split("\t") for line in text.strip().splitlines()]
     assert lines[0] == ["slice", "phase", "area_mm2", "volume_ml"]
     assert float(lines[1][2]) == 60.0 and float(lines[1][3]) == pytest.approx(1.2)
+    one_slice = areas_table(labels[:1], (2.0, 1.5), float("nan"))  # 2D+t: no slice thickness known
+    assert one_slice.splitlines()[1].split("\t") == ["0", "0", "60.00", ""]
 
 
 def test_cli_train_segment_evaluate(cases, tmp_path, capsys):
@@ -142,7 +144,7 @@ def test_cli_train_segment_evaluate(cases, tmp_path, capsys):
     assert summary["variants"]["perfect"]["over_subjects"]["dice"]["mean"] == 1.0
     assert summary["variants"]["perfect"]["over_subjects"]["apd_epi"]["mean"] == 0.0
     ablation = (tmp_path / "eval" / "ablation.tsv").read_text()
-    assert ablation.startswith("variant\tsubjects\tdice") and "perfect" in ablation
+    assert ablation.startswith("variant\tsubjects\tframes_one_empty\tdice") and "perfect" in ablation
 
 
 def test_cli_errors_name_the_problem(cases, tmp_path, capsys, monkeypatch):

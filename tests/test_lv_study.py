@@ -45,3 +45,15 @@ def test_reading_a_nifti_study_loads_neither_torch_nor_the_dicom_and_nifti_libra
     )
     loaded = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout.strip()
     assert loaded == "[]", f"a command reading its study beside the torch import must not load {loaded}"
+
+
+def test_nan_pixels_hidden_by_the_reader_and_blank_studies_are_rejected(tmp_path):
+    frames = _cine_nifti(tmp_path / "cine.nii.gz")
+    frames[2, 1, 5, 6] = np.nan  # ITK's NIfTI reader would hand this pixel over as 0
+    sitk.WriteImage(sitk.GetImageFromArray(frames, isVector=False), str(tmp_path / "nan.nii.gz"))
+    assert np.isfinite(sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "nan.nii.gz")))).all()
+    with pytest.raises(InputRejected, match="nan.nii.gz: 1 voxels are NaN or infinite"):
+        read_volume(tmp_path / "nan.nii.gz")
+    sitk.WriteImage(sitk.GetImageFromArray(np.full_like(frames, 7.0), isVector=False), str(tmp_path / "blank.nii.gz"))
+    with pytest.raises(InputRejected, match="blank.nii.gz: every pixel has the same value"):
+        read_volume(tmp_path / "blank.nii.gz")

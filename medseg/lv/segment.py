@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from medseg.device import autocast, describe_device, module_device, resolve_device
-from medseg.io.atomic import write_json, write_text
+from medseg.io.atomic import staged_files, write_json, write_text
 from medseg.lv.config import LVConfig
 from medseg.lv.dataset import study_roi
 from medseg.lv.network import CineSegNet, fold_batchnorm
@@ -154,7 +154,8 @@ def areas_table(labels: np.ndarray, spacing: tuple[float, float], slice_spacing:
     """``areas.tsv`` text: slice, phase, myocardium area (mm²), myocardial volume per phase (mL).
 
     The volume of a phase sums area x slice spacing over its slices (the same on every
-    row of the phase).
+    row of the phase); it is left blank when the slice spacing is unknown (NaN: a single
+    2D+t slice).
     """
     pixel_area = float(spacing[0]) * float(spacing[1])
     area = (labels == MYOCARDIUM).sum(axis=(2, 3)) * pixel_area
@@ -164,7 +165,7 @@ def areas_table(labels: np.ndarray, spacing: tuple[float, float], slice_spacing:
     writer.writerow(["slice", "phase", "area_mm2", "volume_ml"])
     for z in range(area.shape[0]):
         for t in range(area.shape[1]):
-            writer.writerow([z, t, f"{area[z, t]:.2f}", f"{volume_ml[t]:.3f}"])
+            writer.writerow([z, t, f"{area[z, t]:.2f}", f"{volume_ml[t]:.3f}" if np.isfinite(volume_ml[t]) else ""])
     return buffer.getvalue()
 
 
@@ -182,8 +183,9 @@ def segment_study(
         input_path: DICOM folder or 4D NIfTI.
         model: network in eval mode.
         config: its settings.
-        out_dir: output folder, created only once the segmentation exists; each file is
-            written atomically.
+        out_dir: output folder, created only once the segmentation exists. The files are
+            written into a staging folder first and moved in together, ``segment.json``
+            last, so a failed run leaves an earlier result in ``out_dir`` whole.
         manifest: the model manifest (recorded in ``segment.json``).
         volume: the study, when the caller has already read it from ``input_path``.
 
@@ -209,10 +211,9 @@ def segment_study(
         },
         "provenance": collect_provenance(config.to_dict(), config.seed),
     }
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    write_image(labels_to_image(labels, volume.reference), out_dir / "labels.nii.gz")
-    write_image(labels_to_image((labels == MYOCARDIUM).astype(np.uint8), volume.reference), out_dir / "myocardium.nii.gz")
-    write_text(out_dir / "areas.tsv", areas_table(labels, volume.spacing, volume.slice_spacing))
-    write_json(out_dir / "segment.json", info)
+    with staged_files(out_dir, last=("segment.json",)) as stage:
+        write_image(labels_to_image(labels, volume.reference), stage / "labels.nii.gz")
+        write_image(labels_to_image((labels == MYOCARDIUM).astype(np.uint8), volume.reference), stage / "myocardium.nii.gz")
+        write_text(stage / "areas.tsv", areas_table(labels, volume.spacing, volume.slice_spacing))
+        write_json(stage / "segment.json", info)
     return info

@@ -22,7 +22,7 @@ class CineVolume:
     Attributes:
         frames: (slices, phases, rows, cols) float32.
         spacing: (row, col) pixel spacing, mm.
-        slice_spacing: distance between slice positions, mm.
+        slice_spacing: distance between slice positions, mm (NaN for a single 2D+t slice).
         reference: the input image (4D x, y, slice, phase; or 3D x, y, phase) whose
             geometry outputs copy.
         source: where it was read from.
@@ -36,7 +36,8 @@ class CineVolume:
 
 
 def check_cine_frames(frames: np.ndarray, source: Path) -> None:
-    """Reject what cannot be a cine study (one phase, a single 2D image, too few rows).
+    """Reject what cannot be a cine study (one phase, a single 2D image, too few rows, blank
+    or non-finite pixels, CT numbers).
 
     Raises:
         InputRejected: with the file name and the reason.
@@ -51,6 +52,11 @@ def check_cine_frames(frames: np.ndarray, source: Path) -> None:
         )
     if phases > 100:
         raise InputRejected(f"{source}: {phases} phases per slice is no cardiac cycle (a 3D volume?)", [f"{phases} phases"])
+    if not np.isfinite(frames).all():
+        bad = int(np.count_nonzero(~np.isfinite(frames)))
+        raise InputRejected(f"{source}: {bad:,} pixels are NaN or infinite", ["non-finite pixels"])
+    if float(np.min(frames)) == float(np.max(frames)):
+        raise InputRejected(f"{source}: every pixel has the same value: the study is empty or blank", ["constant image"])
     if float(np.min(frames)) < -200.0:
         raise InputRejected(
             f"{source}: intensities down to {float(np.min(frames)):.0f} look like CT (HU), not cine MR", ["CT-like intensities"]
@@ -73,7 +79,7 @@ def volume_from_image(image: sitk.Image, source: Path) -> CineVolume:
     elif dim == 3:
         array = sitk.GetArrayFromImage(image).astype(np.float32)[None]
         spacing = image.GetSpacing()
-        slice_spacing = 1.0
+        slice_spacing = float("nan")  # one slice, thickness unknown
         if array.shape[1] < 3:
             raise InputRejected(f"{source}: a 3D image with {array.shape[1]} planes is no cine cycle")
     else:
@@ -112,8 +118,12 @@ def read_volume(path: str | Path) -> CineVolume:
         check_cine_frames(frames, path)
         image = cine_to_image(study)
         return CineVolume(frames, tuple(map(float, study.pixel_spacing)), float(study.slice_spacing), image, path)
+    from medseg.checks import stored_nonfinite_voxels
     from medseg.io.image import nifti_stored_dims, read_image
 
+    hidden = stored_nonfinite_voxels(path)
+    if hidden:
+        raise InputRejected(f"{path}: {hidden:,} voxels are NaN or infinite (they would be read as 0)", ["non-finite pixels"])
     image = read_image(path)
     dims = nifti_stored_dims(image)
     if dims is not None and len(dims) == 4 and dims[3] == 1:  # ITK dropped the phase axis
