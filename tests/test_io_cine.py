@@ -5,6 +5,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+import nibabel as nib
 import pydicom
 import pytest
 import SimpleITK as sitk
@@ -76,14 +77,25 @@ def test_cine_image_round_trip(cine_folder, tmp_path):
     study = read_cine_dicom(cine_folder)
     image = cine_to_image(study)
     assert image.GetSize() == (12, 10, 4, 6)
-    np.testing.assert_allclose(image.GetSpacing(), (1.25, 1.5, 8.0, 150.0))
-    np.testing.assert_allclose(image.GetOrigin(), (10.0, -20.0, 30.0, 12.0), atol=1e-6)
+    # time in seconds (NIfTI's unit), stepped by the measured trigger times (50 ms), not by
+    # R-R / phases (150 ms): these six phases cover a third of the 900 ms cycle
+    np.testing.assert_allclose(image.GetSpacing(), (1.25, 1.5, 8.0, 0.050))
+    np.testing.assert_allclose(image.GetOrigin(), (10.0, -20.0, 30.0, 0.012), atol=1e-6)
     back = read_cine(write_image(image, tmp_path / "cine.nii.gz"))
     np.testing.assert_array_equal(back.frames, study.frames)
     np.testing.assert_allclose(back.positions, study.positions, atol=1e-4)
     np.testing.assert_allclose(back.direction, study.direction, atol=1e-6)
     assert back.pixel_spacing == pytest.approx(study.pixel_spacing)
-    np.testing.assert_allclose(back.trigger_times[0], 12.0 + 150.0 * np.arange(6), atol=1e-3)
+    np.testing.assert_allclose(back.trigger_times[0], 12.0 + 50.0 * np.arange(6), atol=1e-3)
+    header = nib.load(tmp_path / "cine.nii.gz").header
+    assert header.get_xyzt_units()[1] == "sec" and header["pixdim"][4] == pytest.approx(0.050)
+
+
+def test_images_written_with_the_time_axis_in_ms_are_still_read_in_ms():
+    image = sitk.GetImageFromArray(np.zeros((6, 2, 8, 9), dtype=np.float32), isVector=False)
+    image.SetSpacing((1.0, 1.0, 8.0, 40.0))
+    image.SetOrigin((0.0, 0.0, 0.0, 12.0))
+    np.testing.assert_allclose(image_to_cine(image).trigger_times[0], 12.0 + 40.0 * np.arange(6))
 
 
 def test_3d_image_is_2d_plus_time():

@@ -218,15 +218,31 @@ def read_cine_dicom(folder: str | os.PathLike[str], series_uid: str | None = Non
     )
 
 
+#: NIfTI (and ITK's writer) count time in seconds; trigger times are in ms.
+SECONDS_PER_MS = 1e-3
+
+
 def _phase_axis(study: CineStudy) -> tuple[float, float]:
+    """(first trigger time, phase step) in ms: the measured trigger-time step when the
+    headers give one (prospective gating may cover only part of the R-R interval), else
+    R-R / phases, else 1."""
     times = np.asarray(study.trigger_times, dtype=float)
     start = float(np.nanmean(times[:, 0])) if times.size and np.isfinite(times[:, 0]).any() else 0.0
+    steps = np.diff(times, axis=1)
+    if steps.size and np.isfinite(steps).any() and float(np.nanmean(steps)) > 0:
+        return start, float(np.nanmean(steps))
     if study.rr_interval_ms:
         return start, float(study.rr_interval_ms) / study.num_phases
-    steps = np.diff(times, axis=1)
-    if steps.size and np.isfinite(steps).any():
-        return start, float(np.nanmean(steps))
     return start, 1.0
+
+
+def _time_axis_ms(origin: float, spacing: float) -> tuple[float, float]:
+    """An image's time axis (origin, step) in ms. Images written since the axis is stored
+    in seconds have steps below a second; older ones (and a step of 1 when no time is
+    known) are read as ms: no cine has a second or more between its phases."""
+    if 0.0 < spacing < 1.0:
+        return origin / SECONDS_PER_MS, spacing / SECONDS_PER_MS
+    return origin, spacing
 
 
 def _check_stack(study: CineStudy) -> None:
@@ -246,8 +262,8 @@ def cine_to_image(study: CineStudy) -> sitk.Image:
     """The study as a 4D image (x, y, slice, phase).
 
     Spatial geometry is that of the slice stack (origin = first pixel of the first slice);
-    the 4th axis starts at the mean first trigger time, with step R-R / phases (or the mean
-    trigger-time step, or 1).
+    the 4th axis is time in seconds (NIfTI's unit), from the mean first trigger time, with
+    the mean trigger-time step (or R-R / phases, or 1 ms).
 
     Raises:
         ImageReadError: if the slices are not on a regular grid along the normal.
@@ -257,9 +273,9 @@ def cine_to_image(study: CineStudy) -> sitk.Image:
     image = sitk.GetImageFromArray(array, isVector=False)
     start, step = _phase_axis(study)
     row_spacing, col_spacing = study.pixel_spacing
-    image.SetSpacing([float(col_spacing), float(row_spacing), float(study.slice_spacing), step])
+    image.SetSpacing([float(col_spacing), float(row_spacing), float(study.slice_spacing), step * SECONDS_PER_MS])
     origin = np.nan_to_num(study.positions[0])
-    image.SetOrigin([*map(float, origin), start])
+    image.SetOrigin([*map(float, origin), start * SECONDS_PER_MS])
     direction = np.eye(4)
     direction[:3, :3] = study.direction
     image.SetDirection([float(v) for v in direction.ravel()])
@@ -269,8 +285,9 @@ def cine_to_image(study: CineStudy) -> sitk.Image:
 def image_to_cine(image: sitk.Image) -> CineStudy:
     """A 4D image (x, y, slice, phase) as a study; a 3D image is taken as 2D+t (one slice).
 
-    Trigger times come from the 4th (or 3rd) axis; instance numbers are numbered slice by
-    slice, phase by phase from 1.
+    Trigger times (ms) come from the 4th (or 3rd) axis, stored in seconds (a step of a
+    second or more is taken as ms, as older files stored it); instance numbers are numbered
+    slice by slice, phase by phase from 1.
     """
     dim = image.GetDimension()
     array = sitk.GetArrayFromImage(image).astype(np.float32, copy=False)
@@ -281,7 +298,7 @@ def image_to_cine(image: sitk.Image) -> CineStudy:
         frames = np.transpose(array, (1, 0, 2, 3))
         direction = matrix[:3, :3]
         slice_spacing = float(spacing[2])
-        t0, dt = origin[3], spacing[3]
+        t0, dt = _time_axis_ms(origin[3], spacing[3])
         first = origin[:3]
     elif dim == 3:
         frames = array[None]
@@ -289,7 +306,7 @@ def image_to_cine(image: sitk.Image) -> CineStudy:
         col = np.array([matrix[0, 1], matrix[1, 1], 0.0])
         direction = np.column_stack([row, col, np.cross(row, col)])
         slice_spacing = 1.0
-        t0, dt = origin[2], spacing[2]
+        t0, dt = _time_axis_ms(origin[2], spacing[2])
         first = np.array([origin[0], origin[1], 0.0])
     else:
         raise ImageReadError(f"a cine study needs a 3D (2D+t) or 4D image, not {dim}D")

@@ -22,6 +22,8 @@ import numpy as np
 import SimpleITK as sitk
 from scipy import ndimage
 
+from medseg.io.cine import SECONDS_PER_MS
+
 #: Settings of the cine generator (``config["cohort"]["demo"]["lv"]`` minus counts).
 CINE_MR_DEFAULTS: dict[str, Any] = {
     "slices": [4, 6],
@@ -365,13 +367,14 @@ class CineStudy:
     def to_image(self, array: np.ndarray | None = None) -> sitk.Image:
         """A 4D SimpleITK image (x, y, slice, phase) of ``array`` (default: the image).
 
-        Float arrays are rounded to int16; labels stay uint8.
+        Float arrays are rounded to int16; labels stay uint8. The phase axis is time in
+        seconds, as NIfTI counts it.
         """
         arr = self.image if array is None else array
         if arr.dtype != np.uint8:
             arr = np.clip(np.rint(arr), 0, 32767).astype(np.int16)
         image = sitk.GetImageFromArray(arr, isVector=False)
-        image.SetSpacing([*map(float, self.spacing), float(self.heart.rr_ms / self.heart.n_phases)])
+        image.SetSpacing([*map(float, self.spacing), float(self.heart.rr_ms / self.heart.n_phases) * SECONDS_PER_MS])
         image.SetOrigin([*map(float, self.heart.origin), 0.0])
         d4 = np.eye(4)
         d4[:3, :3] = self.heart.direction
