@@ -242,6 +242,25 @@ def test_edited_settings_rerun_the_jobs_that_read_them(smoke_study):
         _planned_jobs(original, workdir)  # the resolved config file back as the study run wrote it
 
 
+def test_a_corrected_annotation_reruns_its_case(smoke_study):
+    """An annotation file edited in place re-ingests that case (and what depends on it), no other."""
+    results, run = smoke_study
+    assert run.returncode == 0, run.stderr[-4000:]
+    workdir = results.parent
+    config = yaml.safe_load((workdir / "config.yaml").read_text())
+    sheet = Path(config["cohort"]["sheet"])
+    row = next(r for r in _rows(sheet) if r["task"] == "ears" and r["annotation"] and not r["case"].startswith(("B-", "X")))
+    annotation = sheet.parent / row["annotation"]
+    original = annotation.read_bytes()
+    try:
+        # the same landmarks rewritten (Snakemake compares content, not only the time stamp)
+        annotation.write_text(json.dumps(json.loads(original), indent=4) + "\n")
+        assert _planned_jobs(config, workdir).get("ingest") == 1
+    finally:
+        annotation.write_bytes(original)
+    assert not _planned_jobs(config, workdir).get("ingest")
+
+
 def test_missing_init_model_is_named_before_anything_runs(tmp_path):
     """A pre-trained model named by lv.init that does not exist stops the run with one clear message."""
     config = yaml.safe_load(_smoke_config(tmp_path).read_text())

@@ -54,9 +54,17 @@ def cohort_case(task, case_id):
     raise ValueError(f"case {case_id!r} of task {task!r} is not in {cohort_sheet_path()}")
 
 
+def case_sources(wildcards):
+    """The case's image and annotation, so that replacing or correcting either reruns the
+    case; a path that is missing is left out, for the ingest to report instead of the DAG."""
+    case = cohort_case(wildcards.task, wildcards.case)
+    return [path for path in (case.image, case.annotation) if path and Path(path).exists()]
+
+
 checkpoint ingest:
     input:
         sheet=cohort_sheet_path(),
+        sources=case_sources,
     output:
         directory(f"{OUT}/ingest/{{task}}/{{case}}"),
     log:
