@@ -136,6 +136,19 @@ def test_study_page_folds_come_from_each_tasks_own_splits(tmp_path: Path) -> Non
     assert "<td>?</td>" not in text, "every held-out subject is found in its own task's folds"
 
 
+def test_study_page_tables_per_subject_show_the_method_not_the_first_variant(tmp_path: Path) -> None:
+    from medseg.qa.study_page import render_study_page
+
+    study = make_study(tmp_path / "study")
+    path = study["lv_eval"] / "summary.json"
+    summary = json.loads(path.read_text())
+    variants = summary["variants"]
+    summary["variants"] = {"cnn": variants["no_lstm"], "multi_level": variants["full"]}  # sorted, as lv evaluate writes them
+    path.write_text(json.dumps(summary))
+    text = render_study_page(study["summary"], study["status"], [study["lv_eval"]])
+    assert "Per subject (variant multi_level)" in text and "Per subject (variant cnn)" not in text
+
+
 def test_redact_paths() -> None:
     assert redact_paths("/data/DOE_JOHN/ct: missing slices") == "‹path›: missing slices"
     assert redact_paths(r"C:\scans\DOE\a.dcm bad") == "‹path› bad"

@@ -125,6 +125,12 @@ def _cohort_section(summary: Mapping[str, Any], status: Sequence[Mapping[str, st
     return out
 
 
+def _main_variant(variants: Mapping[str, Any], method: str) -> str | None:
+    """The variant the per-subject and per-fold tables show: the method itself when the
+    evaluation has it (its variants may be listed in any order), else the first."""
+    return method if method in variants else next(iter(variants), None)
+
+
 def _mean(values: Sequence[float]) -> float | None:
     values = [v for v in values if v is not None]
     return float(np.mean(values)) if values else None
@@ -153,7 +159,7 @@ def _ears_section(ev: Evaluation, folds: Mapping[str, str]) -> str:
                 errors[row.get("variant", "?")].append(e)
     for name in variants:
         errors.setdefault(name, [])
-    main = next(iter(variants), None)
+    main = _main_variant(variants, "full")
     if per_case and main is not None:
         for key, title in (("subject", "Per subject"), ("fold", "Per fold")):
             if key == "fold" and not folds:
@@ -216,7 +222,7 @@ def _lv_section(ev: Evaluation, folds: Mapping[str, str], areas: Sequence[Path])
             f"{fmt((stats.get(m) or {}).get('mean'), 3)} ± {fmt((stats.get(m) or {}).get('sd'), 3)}" for m in metrics
         ])
     out = "<h2>LV</h2>" + table(["variant", "subjects", *metrics], ablation, caption="Ablation (mean ± SD over subjects)")
-    main = next(iter(variants), None)
+    main = _main_variant(variants, "multi_level")
     dice: dict[str, dict[str, float]] = {}
     for name, s in variants.items():
         dice[name] = {subj: v.get("dice") for subj, v in (s.get("subjects") or {}).items() if _float(v.get("dice")) is not None}
