@@ -9,7 +9,7 @@ from test_ears_detect import study  # noqa: F401 - fixture
 from test_ears_synth import synthetic_head
 
 from medseg.cli.main import main
-from medseg.ears.real_ct import crop_superior_inferior, match_unsided
+from medseg.ears.real_ct import crop_superior_inferior, match_unsided, strongest_response_near
 from medseg.errors import InputRejected
 from medseg.io.landmarks import write_landmarks
 
@@ -39,6 +39,26 @@ def test_unsided_matching_pairs_nearest_first():
     assert matches[1]["distance_mm"] == pytest.approx(np.hypot(2, 1), abs=0.01)
 
 
+def test_strongest_response_near_a_point_searches_a_ball_in_world_coordinates():
+    def heatmap(peak_index, value):
+        image = sitk.Image(20, 22, 24, sitk.sitkFloat32)
+        image.SetSpacing((2.0, 2.0, 3.0))
+        image.SetOrigin((-10.0, 5.0, 40.0))
+        image.SetDirection((-1, 0, 0, 0, 1, 0, 0, 0, 1))  # x stored right to left
+        image[peak_index] = value
+        return image
+
+    maps = {"left": heatmap((5, 6, 7), 0.3), "right": heatmap((8, 6, 7), 0.6)}
+    point = maps["left"].TransformIndexToPhysicalPoint((5, 6, 7))
+    best = strongest_response_near(maps, point, radius_mm=10.0)
+    assert best["channel"] == "right" and best["score"] == pytest.approx(0.6)
+    assert best["distance_mm"] == pytest.approx(6.0)  # three voxels of 2 mm along x
+    assert best["position_lps"] == pytest.approx(maps["right"].TransformIndexToPhysicalPoint((8, 6, 7)))
+    only_left = strongest_response_near(maps, point, radius_mm=5.0)
+    assert only_left["channel"] == "left" and only_left["distance_mm"] == 0.0
+    assert strongest_response_near(maps, (500.0, 500.0, 500.0), radius_mm=10.0) is None
+
+
 def test_real_ct_check_writes_summary_and_detections(study, tmp_path, capsys):  # noqa: F811
     image, truth = synthetic_head(70, spacing=(3.0, 3.0, 2.0))
     sitk.WriteImage(image, str(tmp_path / "ct.nii.gz"))
@@ -56,6 +76,10 @@ def test_real_ct_check_writes_summary_and_detections(study, tmp_path, capsys):  
     assert summary["full"]["ok"] == (summary["full"]["found_ears"] == 2 and all(
         m["distance_mm"] is not None and m["distance_mm"] <= 15 for m in summary["full"]["matches"]))
     assert summary["crops"]["outside"]["ok"] is None and "no slice" in summary["crops"]["outside"]["skipped"]
+    near = summary["full"]["strongest_near_annotated"]
+    assert len(near) == 2 and 0 < summary["full"]["threshold"] < 1
+    for entry in near:
+        assert entry["score"] > 0 and entry["distance_mm"] <= 15.0
     assert (out / "full" / "ears.json").exists()
     low = summary["crops"]["low"]
     assert low["ok"] is None or (out / "crops" / "low" / "ears.json").exists()

@@ -25,7 +25,7 @@ from medseg.errors import InputRejected
 from medseg.io.atomic import atomic_dir, write_json
 from medseg.io.landmarks import read_landmarks
 
-__all__ = ["crop_superior_inferior", "match_unsided", "check_real_ct"]
+__all__ = ["crop_superior_inferior", "match_unsided", "strongest_response_near", "check_real_ct"]
 
 
 def crop_superior_inferior(image: sitk.Image, low_mm: float, high_mm: float) -> sitk.Image:
@@ -95,6 +95,52 @@ def _found_ears(document: Mapping[str, Any]) -> list[tuple[str, np.ndarray, floa
     ]
 
 
+def strongest_response_near(
+    heatmaps: Mapping[str, sitk.Image], point: Sequence[float], radius_mm: float
+) -> dict[str, Any] | None:
+    """The strongest heatmap value (either channel) within ``radius_mm`` of a world point.
+
+    Says what the model makes of an annotated ear even when it finds none there: a miss by
+    a hair and a miss by a mile read differently.
+
+    Args:
+        heatmaps: side -> heatmap image (all on one grid).
+        point: LPS position, mm.
+        radius_mm: search radius.
+
+    Returns:
+        ``{"score", "channel", "position_lps", "distance_mm"}``, or ``None`` when the
+        radius holds no voxel or only zeros.
+    """
+    reference = next(iter(heatmaps.values()))
+    spacing = np.asarray(reference.GetSpacing(), float)
+    direction = np.asarray(reference.GetDirection(), float).reshape(3, 3)
+    origin = np.asarray(reference.GetOrigin(), float)
+    centre = np.asarray(reference.TransformPhysicalPointToContinuousIndex([float(v) for v in point]))
+    reach = np.ceil(radius_mm / spacing).astype(int)
+    size = np.asarray(reference.GetSize())
+    low = np.clip(np.floor(centre).astype(int) - reach, 0, size)
+    high = np.clip(np.ceil(centre).astype(int) + reach + 1, 0, size)
+    if np.any(high <= low):
+        return None
+    grid = np.stack(np.meshgrid(*[np.arange(a, b) for a, b in zip(low, high)], indexing="ij"), axis=-1)
+    world = origin + (grid * spacing) @ direction.T
+    distance = np.linalg.norm(world - np.asarray(point, float), axis=-1)
+    best: dict[str, Any] | None = None
+    for side, image in heatmaps.items():
+        values = sitk.GetArrayViewFromImage(image)[low[2] : high[2], low[1] : high[1], low[0] : high[0]].transpose(2, 1, 0)
+        values = np.where(distance <= radius_mm, values, -np.inf)
+        at = np.unravel_index(int(np.argmax(values)), values.shape)
+        if values[at] > 0 and (best is None or values[at] > best["score"]):
+            best = {
+                "score": round(float(values[at]), 3),
+                "channel": side,
+                "position_lps": [round(float(v), 2) for v in world[at]],
+                "distance_mm": round(float(distance[at]), 1),
+            }
+    return best
+
+
 def check_real_ct(
     image_path: str | os.PathLike[str],
     annotation_path: str | os.PathLike[str],
@@ -137,11 +183,17 @@ def check_real_ct(
         found = _found_ears(document)
         matches = match_unsided(annotated, [p for _, p, _ in found])
         near = sum(m["distance_mm"] is not None and m["distance_mm"] <= match_radius_mm for m in matches)
+        heatmaps = {side: sitk.ReadImage(str(folder / "full" / f"heatmap_{side}.nii.gz")) for side in EAR_SIDES}
         summary["full"] = {
             "expected_ears": len(annotated),
             "found_ears": len(found),
             "found": [{"side": s, "position_lps": [round(float(v), 2) for v in p], "score": round(sc, 3)} for s, p, sc in found],
             "matches": matches,
+            "threshold": document["decision"]["threshold"],
+            "strongest_near_annotated": [
+                {"annotated_lps": [round(float(v), 2) for v in point], **(strongest_response_near(heatmaps, point, match_radius_mm) or {})}
+                for point in annotated
+            ],
             "ok": near == len(annotated) and len(found) == len(annotated),
         }
         summary["crops"] = {}

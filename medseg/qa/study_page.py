@@ -200,8 +200,10 @@ def _real_ct_section(checks: Sequence[Mapping[str, Any]]) -> str:
             continue
         full = check.get("full") or {}
         distances = ", ".join(fmt(m.get("distance_mm"), 1) if m.get("distance_mm") is not None else "not found" for m in full.get("matches", []))
+        strongest = ", ".join(fmt(n.get("score"), 2) if n.get("score") is not None else "none" for n in full.get("strongest_near_annotated", []))
+        response = f"; strongest response near them {strongest}, threshold {fmt(full.get('threshold'), 2)}" if strongest else ""
         rows.append([name, "whole scan", full.get("expected_ears"), full.get("found_ears"),
-                     f"{verdict[full.get('ok')]} (annotated ears: {distances} mm)"])
+                     f"{verdict[full.get('ok')]} (annotated ears: {distances} mm{response})"])
         for crop, entry in (check.get("crops") or {}).items():
             z = entry.get("z_mm") or ["?", "?"]
             note = verdict[entry.get("ok")] + (f": {entry['skipped']}" if entry.get("skipped") else "")
