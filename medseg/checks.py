@@ -219,7 +219,7 @@ def load_checked(
             result.add("unreadable", message if str(path) in message else f"cannot read {path}: {message}")
         return None, result
     result = check_image(image, modality, min_fov_mm=min_fov_mm, max_voxels=max_voxels, allow_offset=allow_offset)
-    flag_stored_nonfinite(result, path)
+    flag_stored_nonfinite(result, path, image)
     if result.status != "accepted":
         return None, result
     offset = result.measurements.get("hu_offset")
@@ -229,58 +229,35 @@ def load_checked(
     return image, result
 
 
-def flag_stored_nonfinite(result: CheckResult, path: str | os.PathLike[str]) -> None:
-    """Add ``non_finite`` to a verdict when the file stores NaN/Inf voxels that the read hid."""
-    hidden = stored_nonfinite_voxels(path)
+def flag_stored_nonfinite(result: CheckResult, path: str | os.PathLike[str], image: sitk.Image | None = None) -> None:
+    """Add ``non_finite`` to a verdict when the file stores NaN/Inf voxels that the read hid.
+
+    An image read by :func:`medseg.io.image.read_image` carries the count from its read;
+    otherwise the file is scanned.
+    """
+    from medseg.io.image import stored_nonfinite
+
+    known = stored_nonfinite(image) if image is not None else None
+    hidden = known if known is not None else stored_nonfinite_voxels(path)
     if hidden and "non_finite" not in result.codes:
         result.add("non_finite", f"{hidden:,} voxels of {Path(path).name} are NaN or infinite (they would be read as 0)")
         result.measurements["non_finite_voxels"] = hidden
 
 
-#: Bytes read at a time when counting non-finite voxels in a file.
-_SCAN_CHUNK_BYTES = 1 << 24
-
-#: NIfTI ``datatype`` codes of floating-point voxels, as numpy kinds.
-_NIFTI_FLOAT_KINDS = {16: "f4", 64: "f8"}
-
-
 def stored_nonfinite_voxels(path: str | os.PathLike[str]) -> int:
-    """NaN/Inf voxels stored in a float NIfTI file.
+    """NaN/Inf voxels stored in a NIfTI file (0 for any other file, or one that cannot be read).
 
-    ITK's NIfTI reader turns NaN into 0, so they must be counted in the file itself. The
-    header comes from ITK's parse of it; the voxel data is then streamed once from its
-    offset in chunks (a compressed file cannot be sliced without decompressing it again
-    from the start for every slice). Returns 0 for anything but a readable float NIfTI file.
+    ITK's NIfTI reader turns NaN into 0, so they must be counted in the file itself
+    (:func:`medseg.io.nifti_stream.scan_nifti`: one pass, large blocks).
     """
+    from medseg.io.nifti_stream import scan_nifti
+
     path = Path(path)
-    name = path.name.lower()
-    if not path.is_file() or not name.endswith((".nii", ".nii.gz")):
+    if not path.is_file() or not path.name.lower().endswith((".nii", ".nii.gz")):
         return 0
     try:
-        reader = sitk.ImageFileReader()
-        reader.SetFileName(str(path))
-        reader.ReadImageInformation()
-        kind = _NIFTI_FLOAT_KINDS.get(int(reader.GetMetaData("datatype")))
-        if kind is None:
-            return 0
-        offset = int(float(reader.GetMetaData("vox_offset")))
-        dims = [int(reader.GetMetaData(f"dim[{axis}]")) for axis in range(1, int(reader.GetMetaData("dim[0]")) + 1)]
-        count = 0
-        with (gzip.open if name.endswith(".gz") else open)(path, "rb") as handle:
-            order = "<" if int.from_bytes(handle.read(4), "little") in (348, 540) else ">"  # sizeof_hdr
-            dtype = np.dtype(order + kind)
-            remaining = math.prod(dims) * dtype.itemsize
-            chunk = _SCAN_CHUNK_BYTES - _SCAN_CHUNK_BYTES % dtype.itemsize
-            handle.seek(max(offset, 352))
-            while remaining > 0:
-                data = handle.read(min(chunk, remaining))
-                if not data:
-                    break
-                remaining -= len(data)
-                values = np.frombuffer(data, dtype=dtype, count=len(data) // dtype.itemsize)
-                count += int(values.size - np.count_nonzero(np.isfinite(values)))
-        return count
-    except Exception:  # noqa: BLE001 - the ITK read succeeded; this is a second opinion only
+        return scan_nifti(path).non_finite
+    except ImageReadError:  # the read itself reports a damaged file
         return 0
 
 

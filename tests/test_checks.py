@@ -278,3 +278,4 @@ def test_real_cine_study_is_accepted() -> None:
     result = check_path(folder, "cine")
     assert result.accepted, result.reasons
     assert result.measurements["dimension"] == 4 and result.measurements["size"][3] == 20
+

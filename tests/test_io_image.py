@@ -165,21 +165,21 @@ def test_nifti_short_of_its_header_length_is_named(tmp_path, oblique, name):
 
 
 def test_stored_nifti_bytes_counts_every_gzip_member(tmp_path):
-    from medseg.io.image import _stored_nifti_bytes
+    from medseg.io.nifti_stream import scan_nifti
 
     rng = np.random.default_rng(0)
     first, second = rng.integers(0, 255, 3_000_000, dtype=np.uint8).tobytes(), bytes(40_000_000)
     path = tmp_path / "x.nii.gz"
     path.write_bytes(gzip.compress(first))
-    assert _stored_nifti_bytes(path) == len(first)
+    assert scan_nifti(path).stored_bytes == len(first)
     # two members with zero padding between them, as gzip allows; the second inflates 1000-fold
     path.write_bytes(gzip.compress(first) + bytes(10) + gzip.compress(second))
-    assert _stored_nifti_bytes(path) == len(first) + len(second) == len(gzip.decompress(path.read_bytes()))
+    assert scan_nifti(path).stored_bytes == len(first) + len(second) == len(gzip.decompress(path.read_bytes()))
 
 
 @pytest.mark.parametrize("damage", ["cut", "garbage after", "flipped byte"])
 def test_stored_nifti_bytes_refuses_a_damaged_stream(tmp_path, damage):
-    from medseg.io.image import _stored_nifti_bytes
+    from medseg.io.nifti_stream import scan_nifti
 
     stream = gzip.compress(np.random.default_rng(1).integers(0, 255, 500_000, dtype=np.uint8).tobytes())
     broken = {
@@ -190,4 +190,4 @@ def test_stored_nifti_bytes_refuses_a_damaged_stream(tmp_path, damage):
     path = tmp_path / "x.nii.gz"
     path.write_bytes(broken)
     with pytest.raises(ImageReadError, match=r"x.nii.gz: truncated or corrupt NIfTI \(the gzip stream is incomplete\)"):
-        _stored_nifti_bytes(path)
+        scan_nifti(path).stored_bytes

@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import SimpleITK as sitk
 
 from medseg.errors import ImageReadError, MedsegError
 from medseg.io.atomic import atomic_path
+from medseg.io.nifti_stream import scan_nifti
 
 #: File suffix to (format name, SimpleITK ImageIO).
 FORMATS: dict[str, tuple[str, str]] = {
@@ -28,9 +28,8 @@ FORMATS: dict[str, tuple[str, str]] = {
     ".mhd": ("MetaImage", "MetaImageIO"),
 }
 _DETACHED = {".nhdr", ".mhd"}
-_GZIP_WINDOW = zlib.MAX_WBITS | 16  # zlib window bits that read a gzip header and trailer
 
-__all__ = ["FORMATS", "ImageWriteError", "image_suffix", "read_image", "write_image"]
+__all__ = ["FORMATS", "NON_FINITE_KEY", "ImageWriteError", "image_suffix", "read_image", "stored_nonfinite", "write_image"]
 
 
 class ImageWriteError(MedsegError):
@@ -50,34 +49,15 @@ def _is_directory_target(path: str | os.PathLike[str]) -> bool:
     return text.endswith(("/", os.sep)) or Path(text).is_dir() or image_suffix(text) == ""
 
 
-def _stored_nifti_bytes(path: Path) -> int:
-    """Bytes a NIfTI file holds once inflated.
+#: Metadata key of an image read from NIfTI: how many of its stored voxels were NaN or
+#: infinite (ITK's reader hands them over as 0).
+NON_FINITE_KEY = "medseg_non_finite_voxels"
 
-    Raises:
-        ImageReadError: the gzip stream is incomplete or corrupt.
-    """
-    if image_suffix(path) != ".nii.gz":
-        return path.stat().st_size
-    # zlib on large blocks, not gzip.open: the gzip reader takes the GIL back for every
-    # small block, and beside a busy thread (the torch import) that made it 100x slower
-    length = 0
-    inflater = zlib.decompressobj(_GZIP_WINDOW)
-    try:
-        with open(path, "rb") as handle:
-            while data := handle.read(1 << 22):
-                while data:
-                    if inflater.eof:  # another gzip member follows, possibly after zero padding
-                        data = data.lstrip(b"\0")
-                        if not data:
-                            break
-                        inflater = zlib.decompressobj(_GZIP_WINDOW)
-                    length += len(inflater.decompress(data, 1 << 24))
-                    data = inflater.unused_data if inflater.eof else inflater.unconsumed_tail
-    except (OSError, zlib.error):
-        inflater = None
-    if inflater is None or not inflater.eof:
-        raise ImageReadError(f"{path}: truncated or corrupt NIfTI (the gzip stream is incomplete)")
-    return length
+
+def stored_nonfinite(image: sitk.Image) -> int | None:
+    """NaN/Inf voxels the NIfTI file of an image held (read by :func:`read_image`), or
+    ``None`` when the image did not come from a NIfTI file."""
+    return int(image.GetMetaData(NON_FINITE_KEY)) if image.HasMetaDataKey(NON_FINITE_KEY) else None
 
 
 def nifti_stored_dims(image: sitk.Image) -> tuple[int, ...] | None:
@@ -138,13 +118,15 @@ def _read_file(path: Path) -> sitk.Image:
     if name != "NIfTI":
         return _sitk_read(path, image_io, name)
     with ThreadPoolExecutor(max_workers=1) as pool:  # the file is inflated beside ITK's own read
-        stored = pool.submit(_stored_nifti_bytes, path)
+        scanned = pool.submit(scan_nifti, path)
         try:
             image = _sitk_read(path, image_io, name)
         except ImageReadError:
-            stored.result()  # an incomplete gzip stream is the clearer message
+            scanned.result()  # an incomplete gzip stream is the clearer message
             raise
-        _check_nifti_length(image, path, stored.result())
+        scan = scanned.result()
+        _check_nifti_length(image, path, scan.stored_bytes)
+    image.SetMetaData(NON_FINITE_KEY, str(scan.non_finite))
     return image
 
 

@@ -118,13 +118,12 @@ def read_volume(path: str | Path) -> CineVolume:
         check_cine_frames(frames, path)
         image = cine_to_image(study)
         return CineVolume(frames, tuple(map(float, study.pixel_spacing)), float(study.slice_spacing), image, path)
-    from medseg.checks import stored_nonfinite_voxels
-    from medseg.io.image import nifti_stored_dims, read_image
+    from medseg.io.image import nifti_stored_dims, read_image, stored_nonfinite
 
-    hidden = stored_nonfinite_voxels(path)
+    image = read_image(path)
+    hidden = stored_nonfinite(image)
     if hidden:
         raise InputRejected(f"{path}: {hidden:,} voxels are NaN or infinite (they would be read as 0)", ["non-finite pixels"])
-    image = read_image(path)
     dims = nifti_stored_dims(image)
     if dims is not None and len(dims) == 4 and dims[3] == 1:  # ITK dropped the phase axis
         raise InputRejected(
