@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from medseg.io.image import read_image, stored_nonfinite
+from medseg.io.image import read_image, stored_nonfinite, write_image
 from medseg.io.nifti_stream import count_nonfinite, float_voxel_layout, scan_nifti
 
 
@@ -28,6 +28,8 @@ def test_scan_counts_what_the_itk_reader_turns_into_zero(tmp_path, name):
     raw = gzip.decompress(path.read_bytes()) if name.endswith(".gz") else path.read_bytes()
     assert scan_nifti(path).non_finite == 4 and scan_nifti(path).stored_bytes == len(raw)
     assert stored_nonfinite(image) == 4
+    write_image(image, tmp_path / "copy.nrrd")
+    assert b"non_finite" not in (tmp_path / "copy.nrrd").read_bytes()[:4096] and stored_nonfinite(image) == 4
 
 
 def test_nifti2_big_endian_float64_header_is_understood(tmp_path):

@@ -213,6 +213,9 @@ def write_image(image: sitk.Image, path: str | os.PathLike[str], *, modality: st
             f"{path}: unknown image format {suffix!r}; medseg writes {', '.join(FORMATS)} or a DICOM folder"
         )
     compress = suffix in {".nrrd", ".nhdr", ".mha", ".mhd"}
+    count = image.GetMetaData(NON_FINITE_KEY) if image.HasMetaDataKey(NON_FINITE_KEY) else None
+    if count is not None:  # a note of this read, not a property of the image: NRRD would keep it
+        image.EraseMetaData(NON_FINITE_KEY)
     try:
         if suffix in _DETACHED:
             _write_detached(image, path, compress)
@@ -221,6 +224,9 @@ def write_image(image: sitk.Image, path: str | os.PathLike[str], *, modality: st
                 sitk.WriteImage(image, str(tmp), compress)
     except RuntimeError as error:
         raise ImageWriteError(f"{path}: cannot write {FORMATS[suffix][0]}{_sitk_reason(str(error))}") from None
+    finally:
+        if count is not None:
+            image.SetMetaData(NON_FINITE_KEY, count)
     return path
 
 
