@@ -52,6 +52,10 @@ def contours_to_labels(
     return labels, check
 
 
+#: Largest origin difference (mm) at which a label image counts as lying on the study's grid.
+GRID_TOLERANCE_MM = 0.01
+
+
 def _same_grid(a: Any, b: Any, dims: int) -> bool:
     """Whether the first ``dims`` axes of two images share spacing, origin and direction."""
     spacing_a, spacing_b = np.asarray(a.GetSpacing()[:dims]), np.asarray(b.GetSpacing()[:dims])
@@ -62,10 +66,6 @@ def _same_grid(a: Any, b: Any, dims: int) -> bool:
         and np.allclose(np.asarray(a.GetOrigin()[:dims]), np.asarray(b.GetOrigin()[:dims]), atol=GRID_TOLERANCE_MM)
         and np.allclose(direction_a, direction_b, atol=1e-4)
     )
-
-
-#: Largest origin difference (mm) at which a label image counts as lying on the study's grid.
-GRID_TOLERANCE_MM = 0.01
 
 
 def _corners(image: Any) -> np.ndarray:
@@ -168,15 +168,15 @@ def convert_annotation(
     annotation_path, out_path = Path(annotation_path), Path(out_path)
     if not annotation_path.exists():
         raise ImageReadError(f"{annotation_path}: annotation not found")
+    reference = cine_to_image(study)
     if annotation_path.is_dir():
         labels, check = contours_to_labels(annotation_path, study, contour_origin)
     else:
-        array, resampled = labels_on_study_grid(read_image(annotation_path), cine_to_image(study), annotation_path)
+        array, resampled = labels_on_study_grid(read_image(annotation_path), reference, annotation_path)
         values = set(np.unique(array).tolist()) - {0, 1, 2, IGNORE}
         if values:
             raise ImageReadError(f"{annotation_path}: labels must be 0, 1, 2 or 255; found {sorted(values)}")
         labels, check = check_label_array(array.astype(np.uint8), study.pixel_spacing)
-    reference = cine_to_image(study)
     out = sitk.GetImageFromArray(np.ascontiguousarray(labels.transpose(1, 0, 2, 3)), isVector=False)
     out.CopyInformation(reference)
     write_image(out, out_path)
