@@ -200,6 +200,8 @@ def load_checked(
     Returns:
         ``(image, verdict)``; the image is ``None`` unless the verdict is ``accepted``.
     """
+    from medseg.io.image import stored_nonfinite
+
     _check_modality(modality)
     path = Path(path)
     header = _read_header(path)
@@ -219,7 +221,7 @@ def load_checked(
             result.add("unreadable", message if str(path) in message else f"cannot read {path}: {message}")
         return None, result
     result = check_image(image, modality, min_fov_mm=min_fov_mm, max_voxels=max_voxels, allow_offset=allow_offset)
-    flag_stored_nonfinite(result, path, image)
+    flag_stored_nonfinite(result, path, stored_nonfinite(image))
     if result.status != "accepted":
         return None, result
     offset = result.measurements.get("hu_offset")
@@ -229,15 +231,15 @@ def load_checked(
     return image, result
 
 
-def flag_stored_nonfinite(result: CheckResult, path: str | os.PathLike[str], image: sitk.Image | None = None) -> None:
+def flag_stored_nonfinite(result: CheckResult, path: str | os.PathLike[str], known: int | None = None) -> None:
     """Add ``non_finite`` to a verdict when the file stores NaN/Inf voxels that the read hid.
 
-    An image read by :func:`medseg.io.image.read_image` carries the count from its read;
-    otherwise the file is scanned.
+    Args:
+        result: the verdict.
+        path: the file.
+        known: the count the read already made (:func:`medseg.io.image.stored_nonfinite`);
+            ``None`` scans the file.
     """
-    from medseg.io.image import stored_nonfinite
-
-    known = stored_nonfinite(image) if image is not None else None
     hidden = known if known is not None else stored_nonfinite_voxels(path)
     if hidden and "non_finite" not in result.codes:
         result.add("non_finite", f"{hidden:,} voxels of {Path(path).name} are NaN or infinite (they would be read as 0)")

@@ -83,7 +83,7 @@ def _ingest_lv(case: CohortCase, folder: Path, checks: dict[str, Any], contour_o
     study = read_cine(case.image)
     image = cine_to_image(study)
     result = check_image(image, "cine", **_check_limits({k: v for k, v in checks.items() if k != "min_fov_mm"}))
-    flag_stored_nonfinite(result, case.image)
+    flag_stored_nonfinite(result, case.image, study.stored_non_finite)
     if result.status != "accepted":
         return result
     write_image(image, folder / "image.nii.gz")

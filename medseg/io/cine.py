@@ -52,6 +52,8 @@ class CineStudy:
         source_files: file of each frame, ``source_files[slice][phase]`` (empty when the study
             did not come from DICOM).
         rr_interval_ms: R-R interval (NominalInterval or from HeartRate), if known.
+        stored_non_finite: NaN/Inf voxels the image file stored, which the NIfTI reader
+            hands over as 0 (counted while reading; 0 for DICOM).
     """
 
     frames: np.ndarray
@@ -63,6 +65,7 @@ class CineStudy:
     instance_numbers: np.ndarray
     source_files: list[list[Path]] = field(default_factory=list)
     rr_interval_ms: float | None = None
+    stored_non_finite: int = 0
 
     @property
     def num_slices(self) -> int:
@@ -331,14 +334,17 @@ def read_cine(path: str | os.PathLike[str]) -> CineStudy:
     Raises:
         ImageReadError: if the path is missing or cannot be read as a cine study.
     """
-    from medseg.io.image import read_image
+    from medseg.io.image import read_image, stored_nonfinite
 
     path = Path(path)
     if not path.exists():
         raise ImageReadError(f"{path}: no such file or folder")
     if path.is_dir():
         return read_cine_dicom(path)
-    return image_to_cine(read_image(path))
+    image = read_image(path)
+    study = image_to_cine(image)
+    study.stored_non_finite = stored_nonfinite(image) or 0
+    return study
 
 
 def read_cine_array(path: str | os.PathLike[str]) -> tuple[np.ndarray, tuple[float, float]]:
