@@ -10,7 +10,15 @@ from medseg.errors import ConfigError, ModelError
 
 DEFAULT_MODEL = Path("results/models/ears/final/full")
 DEVICE_HELP = "auto (a CUDA GPU when torch sees one, else the CPU), cpu, cuda or cuda:N (default: auto)"
-CT_OFFSET_HELP = "a CT stored with a +1024 CT-number offset: refuse it (default) or subtract the offset"
+
+
+def _add_ct_offset(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--ct-offset",
+        choices=["reject", "correct"],
+        default="reject",
+        help="a CT stored with a +1024 CT-number offset: refuse it (default) or subtract the offset",
+    )
 
 
 def register(subparsers: argparse._SubParsersAction, formatter_class: type) -> None:
@@ -55,7 +63,7 @@ def register(subparsers: argparse._SubParsersAction, formatter_class: type) -> N
     detect.add_argument("--no-shape-constraint", action="store_true", help="skip the shape constraint (ablation)")
     detect.add_argument("--threads", type=int, help="torch threads (default: the model's)")
     detect.add_argument("--device", default="auto", metavar="DEVICE", help=DEVICE_HELP)
-    detect.add_argument("--ct-offset", choices=["reject", "correct"], default="reject", help=CT_OFFSET_HELP)
+    _add_ct_offset(detect)
     detect.set_defaults(func=_detect)
 
     baseline = commands.add_parser(
@@ -79,7 +87,7 @@ def register(subparsers: argparse._SubParsersAction, formatter_class: type) -> N
     bdetect.add_argument("input", type=Path, help="CT: DICOM series folder or image file")
     bdetect.add_argument("--model", required=True, type=Path, help="baseline model folder")
     bdetect.add_argument("--out", required=True, type=Path, help="output folder (ears.json)")
-    bdetect.add_argument("--ct-offset", choices=["reject", "correct"], default="reject", help=CT_OFFSET_HELP)
+    _add_ct_offset(bdetect)
     bdetect.set_defaults(func=_baseline_detect)
     baseline.set_defaults(func=lambda args: (baseline.print_help(), 2)[1])
 
@@ -114,7 +122,7 @@ def register(subparsers: argparse._SubParsersAction, formatter_class: type) -> N
     real.add_argument("--out", required=True, type=Path, help="output folder")
     real.add_argument("--crop", action="append", default=[], metavar="NAME=LOW:HIGH",
                       help="a region without ears, as an LPS z range in mm (repeatable)")
-    real.add_argument("--ct-offset", choices=["reject", "correct"], default="reject", help=CT_OFFSET_HELP)
+    _add_ct_offset(real)
     real.add_argument("--match-radius-mm", type=float, default=15.0, help="a found ear this near an annotated one counts")
     real.add_argument("--name", help="label of the CT in the summary")
     real.add_argument("--device", default="auto", metavar="DEVICE", help=DEVICE_HELP)
