@@ -7,6 +7,7 @@ Screenshots and a PDF of the study page go to ``tests/artifacts/`` (ignored by g
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,6 +32,25 @@ def browser() -> Iterator[Browser]:
 
 def _ratings(b: Browser) -> dict:
     return b.evaluate("JSON.parse(localStorage.getItem('medseg-qa-ratings-v1') || '{}')")
+
+
+def _index_ratings(b: Browser, index: Path, expect: dict[str, str], wait_s: float = 5.0) -> dict[str, str]:
+    """The "your rating" column of the index page, reloaded until it shows ``expect`` or ``wait_s`` passes.
+
+    A page opened by the browser itself can start in a fresh renderer whose copy of
+    localStorage lags the last page's writes by a moment on a loaded machine; a lost
+    rating still fails after the wait.
+    """
+    deadline = time.monotonic() + wait_s
+    while True:
+        b.goto(index.as_uri())
+        shown = b.evaluate(
+            "Object.fromEntries(Array.from(document.querySelectorAll('span.rated'))"
+            ".filter(s => s.textContent).map(s => [s.dataset.key, s.textContent]))"
+        )
+        if all(shown.get(k) == v for k, v in expect.items()) or time.monotonic() > deadline:
+            return shown
+        time.sleep(0.25)
 
 
 @pytest.mark.parametrize("name", ["ears", "lv", "rejected", "index", "study"])
@@ -101,6 +121,6 @@ def test_keyboard_and_clicks_rate_and_download(browser: Browser, pages: dict[str
     assert browser.evaluate("location.pathname").endswith("/ears/ear01.html")
     assert browser.evaluate("document.getElementById('comment').value") == "right ear missed"
     assert browser.evaluate("document.querySelector('button.verdict.selected').dataset.verdict") == "needs_correction"
-    browser.goto(pages["index"].as_uri())
-    assert browser.evaluate("document.querySelector('span.rated[data-key=\"lv/bad01\"]').textContent") == "reject"
+    shown = _index_ratings(browser, pages["index"], expect={"lv/bad01": "reject", "ears/ear01": "needs correction", "lv/lv01": "accept"})
+    assert shown == {"ears/ear01": "needs correction", "lv/bad01": "reject", "lv/lv01": "accept"}, (shown, _ratings(browser))
     assert browser.console_errors == []
