@@ -28,6 +28,24 @@ def dice(prediction: np.ndarray, reference: np.ndarray) -> float:
     return 2.0 * float(np.logical_and(a, b).sum()) / total
 
 
+def myocardium_dice(prediction: np.ndarray, reference: np.ndarray) -> float:
+    """Dice of a predicted myocardium mask against reference labels, as the evaluation scores it.
+
+    Reference pixels labelled 255 (not annotated) are left out of the prediction; a frame
+    whose reference has no myocardium (label 1), such as one annotated with its endocardium
+    only, has no myocardium Dice (``nan``).
+
+    Args:
+        prediction: binary myocardium mask.
+        reference: reference labels (0 bg, 1 myocardium, 2 cavity, 255 not annotated).
+    """
+    ref = np.asarray(reference)
+    ref_myo = ref == MYOCARDIUM
+    if not ref_myo.any():
+        return float("nan")
+    return dice(np.asarray(prediction, bool) & (ref != 255), ref_myo)
+
+
 def _surface_distances(
     prediction: np.ndarray, reference: np.ndarray, spacing: Sequence[float]
 ) -> tuple[np.ndarray, np.ndarray] | None:
@@ -145,7 +163,7 @@ def frame_metrics(prediction: np.ndarray, reference: np.ndarray, spacing: Sequen
     nan = float("nan")
     has_myo, has_cav = bool(ref_myo.any()), bool(ref_cav.any())
     return {
-        "dice": dice(pred_myo, ref_myo) if has_myo else nan,
+        "dice": myocardium_dice(pred == MYOCARDIUM, ref),
         "hd": hausdorff(pred_myo, ref_myo, spacing) if has_myo else nan,
         "hd95": hausdorff(pred_myo, ref_myo, spacing, percentile=95) if has_myo else nan,
         "apd_endo": average_perpendicular_distance(pred_cav, ref_cav, spacing) if has_cav else nan,

@@ -62,3 +62,17 @@ def test_frame_metrics_ring_and_ignore():
 def test_mean_sd_skips_nan():
     summary = metrics.mean_sd([1.0, 3.0, float("nan")])
     assert summary == {"mean": 2.0, "sd": pytest.approx(math.sqrt(2)), "n": 2, "n_undefined": 1}
+
+
+def test_myocardium_dice_scores_only_annotated_pixels():
+    outer, inner = disc((64, 64), (32, 32), 20), disc((64, 64), (32, 32), 12)
+    ref = np.full((64, 64), 255, np.uint8)
+    ref[outer] = 1
+    ref[inner] = 2
+    pred = outer & ~inner
+    pred_with_outside = pred | disc((64, 64), (5, 5), 4)  # myocardium predicted where nobody annotated
+    assert metrics.myocardium_dice(pred_with_outside, ref) == 1.0
+    cavity_only = np.full_like(ref, 255)
+    cavity_only[inner] = 2
+    assert math.isnan(metrics.myocardium_dice(pred, cavity_only))
+    assert metrics.frame_metrics(np.where(pred, 1, 0), ref, (1.0, 1.0))["dice"] == 1.0

@@ -223,3 +223,23 @@ def test_privacy_dicom_identifiers_never_reach_a_page(tmp_path: Path) -> None:
             data = gzip.decompress(data)
         assert b"PID-99887766" not in data and b"DOE^JOHN" not in data, path.name
     assert sitk.ReadImage(str(ingest / "image.nii.gz")).GetSize() == image.GetSize()
+
+
+def test_lv_flags_score_frames_as_the_evaluation_does() -> None:
+    from medseg.metrics import frame_metrics
+    from medseg.qa.lv_page import LVThresholds, lv_flags
+
+    rr, cc = np.mgrid[:48, :48]
+    radius = np.hypot(rr - 24, cc - 24)
+    labels = np.zeros((1, 2, 48, 48), np.uint8)
+    labels[..., radius < 16] = 1
+    labels[..., radius < 9] = 2
+    reference = labels.copy()
+    reference[0, 1][reference[0, 1] != 2] = 255  # an end-systolic frame: endocardium only
+    predicted = labels == 1
+    areas = predicted.sum(axis=(2, 3)).astype(float)
+    flags, details = lv_flags(predicted, reference, areas, LVThresholds())
+    assert details["dice"] == {(0, 0): 1.0}
+    assert "reference_disagrees" not in {f["code"] for f in flags}
+    evaluated = [frame_metrics(labels[0, t], reference[0, t], (1.0, 1.0))["dice"] for t in range(2)]
+    assert evaluated[0] == 1.0 and np.isnan(evaluated[1])

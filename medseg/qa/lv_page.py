@@ -13,6 +13,7 @@ import SimpleITK as sitk
 from scipy import ndimage
 
 from medseg.io.cine import read_cine_array
+from medseg.metrics import myocardium_dice
 from medseg.qa import figures
 from medseg.qa.html import esc, flag_list, nav_bar, page, rating_panel, table
 from medseg.qa.rejected_page import check_section, read_check
@@ -77,11 +78,6 @@ def _read_prediction(folder: Path) -> np.ndarray:
     raise ImageReadError(f"{folder}: no labels.nii.gz or myocardium.nii.gz")
 
 
-def _dice(a: np.ndarray, b: np.ndarray) -> float:
-    total = int(a.sum()) + int(b.sum())
-    return 1.0 if total == 0 else 2.0 * int((a & b).sum()) / total
-
-
 def lv_flags(
     predicted: np.ndarray,
     reference: np.ndarray | None,
@@ -99,7 +95,8 @@ def lv_flags(
     Returns:
         ``(flags, details)``; details hold ``topology`` {(z, t): (components, holes)} of
         frames that are no closed ring, ``jumps`` [(z, t, relative change)], ``dice``
-        {(z, t): value} of annotated frames.
+        {(z, t): value} of frames with a reference myocardium, scored as the evaluation
+        scores them (:func:`medseg.metrics.myocardium_dice`).
     """
     slices, phases = predicted.shape[:2]
     not_ring: dict[tuple[int, int], tuple[int, int]] = {}
@@ -123,10 +120,9 @@ def lv_flags(
     if reference is not None:
         for z in range(slices):
             for t in range(phases):
-                ref = reference[z, t]
-                if (ref == NOT_ANNOTATED).all():
-                    continue
-                dice[(z, t)] = _dice(predicted[z, t], ref == MYOCARDIUM)
+                value = myocardium_dice(predicted[z, t], reference[z, t])
+                if np.isfinite(value):
+                    dice[(z, t)] = value
     flags: list[dict[str, str]] = []
     if not_ring:
         listed = ", ".join(f"s{z}/f{t} ({c} part(s), {h} hole(s))" for (z, t), (c, h) in list(not_ring.items())[:8])
@@ -138,7 +134,7 @@ def lv_flags(
     low = {k: v for k, v in dice.items() if v < limits.min_dice}
     if low:
         listed = ", ".join(f"s{z}/f{t} ({v:.2f})" for (z, t), v in list(low.items())[:8])
-        flags.append({"code": "reference_disagrees", "level": "bad", "text": f"Dice below {limits.min_dice:g} in {len(low)} of {len(dice)} annotated frame(s): {listed}"})
+        flags.append({"code": "reference_disagrees", "level": "bad", "text": f"Dice below {limits.min_dice:g} in {len(low)} of {len(dice)} frame(s) with a reference myocardium: {listed}"})
     if not predicted.any():
         flags.append({"code": "empty", "level": "bad", "text": "no myocardium predicted in any frame"})
     return flags, {"topology": not_ring, "jumps": jumps, "dice": dice}
@@ -186,8 +182,8 @@ def render_lv_page(
                 areas[z, t] = value
     ref_areas = None
     if reference is not None:
-        annotated = ~(reference == NOT_ANNOTATED).all(axis=(2, 3))
-        ref_areas = np.where(annotated, (reference == MYOCARDIUM).sum(axis=(2, 3)) * pixel_area, np.nan)
+        myocardium = (reference == MYOCARDIUM).sum(axis=(2, 3))
+        ref_areas = np.where(myocardium > 0, myocardium * pixel_area, np.nan)
     flags, details = lv_flags(predicted, reference, areas, limits)
 
     flagged_frames: dict[int, set[int]] = {z: set() for z in range(slices)}
@@ -205,7 +201,7 @@ def render_lv_page(
         if reference is not None:
             ref_z = np.where((reference[z] == NOT_ANNOTATED), False, reference[z] == MYOCARDIUM)
         dice_z = [v for (zz, _), v in details["dice"].items() if zz == z]
-        note = f"; mean Dice {np.mean(dice_z):.3f} over {len(dice_z)} annotated frame(s)" if dice_z else ""
+        note = f"; mean Dice {np.mean(dice_z):.3f} over {len(dice_z)} frame(s) with a reference myocardium" if dice_z else ""
         uri = figures.lv_strip(frames[z], predicted[z], ref_z, spacing, sorted(flagged_frames[z]), title=f"slice {z}")
         strips.append(
             f'<figure><img alt="slice {z} frames" src="{uri}"><figcaption>slice {z}: all {phases} frames; '
@@ -222,7 +218,7 @@ def render_lv_page(
     ]
     if details["dice"]:
         values = list(details["dice"].values())
-        summary_rows.append(["Dice over annotated frames", f"mean {np.mean(values):.3f}, min {np.min(values):.3f} ({len(values)} frames)"])
+        summary_rows.append(["Dice over frames with a reference myocardium", f"mean {np.mean(values):.3f}, min {np.min(values):.3f} ({len(values)} frames)"])
     body = (
         nav_bar(prev_url, next_url, index_url)
         + "<h2>Verdict</h2>" + table(["", ""], summary_rows)
