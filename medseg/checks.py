@@ -3,7 +3,8 @@
 Every problem found is reported (not just the first), each with a stable code:
 
 ``unreadable``, ``missing_slices``, ``dimensionality``, ``spacing``, ``constant``,
-``non_finite``, ``ct_not_hu``, ``mr_not_ct``, ``ct_not_mr``, ``fov_too_small``, ``too_large``.
+``non_finite``, ``ct_not_hu``, ``mr_not_ct``, ``ct_not_mr``, ``fov_too_small``, ``too_large``,
+``not_cine`` (readable, but no cine study that the LV method can segment).
 
 Intensity statistics come from a strided sample of a no-copy array view, so large volumes are
 not duplicated in memory.
@@ -39,6 +40,7 @@ CODES: tuple[str, ...] = (
     "ct_not_mr",
     "fov_too_small",
     "too_large",
+    "not_cine",
 )
 DEFAULT_MIN_FOV_MM: dict[str, float] = {"ct": 30.0, "mr": 40.0, "cine": 40.0}
 DEFAULT_MAX_VOXELS = 512 * 512 * 1000

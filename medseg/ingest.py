@@ -19,7 +19,7 @@ import SimpleITK as sitk
 
 from medseg.checks import CheckResult, check_image, flag_stored_nonfinite
 from medseg.cohort import CohortCase
-from medseg.errors import MedsegError
+from medseg.errors import InputRejected, MedsegError
 from medseg.io.atomic import atomic_dir, write_json
 from medseg.io.contours import SUNNYBROOK_ORIGIN
 from medseg.io.image import write_image
@@ -79,12 +79,18 @@ def _ingest_ears(case: CohortCase, folder: Path, checks: dict[str, Any]) -> Chec
 def _ingest_lv(case: CohortCase, folder: Path, checks: dict[str, Any], contour_origin: float) -> CheckResult:
     from medseg.io.cine import cine_to_image, read_cine
     from medseg.lv.annotations import convert_annotation
+    from medseg.lv.study import volume_from_image
 
     study = read_cine(case.image)
     image = cine_to_image(study)
     result = check_image(image, "cine", **_check_limits({k: v for k, v in checks.items() if k != "min_fov_mm"}))
     flag_stored_nonfinite(result, case.image, study.stored_non_finite)
     if result.status != "accepted":
+        return result
+    try:
+        volume_from_image(image, Path(case.image))  # what `lv train` and `lv segment` will ask of image.nii.gz
+    except InputRejected as error:
+        result.add("not_cine", str(error))
         return result
     write_image(image, folder / "image.nii.gz")
     if case.annotation is not None:

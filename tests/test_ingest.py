@@ -80,3 +80,23 @@ def test_offset_ct_rejected_or_corrected_by_config(tmp_path, head_scan):
     assert corrected["status"] == "accepted"
     values = sitk.GetArrayViewFromImage(read_image(tmp_path / "corrected" / "image.nii.gz"))
     assert np.percentile(values, 1) < -900
+
+
+@pytest.mark.parametrize(
+    ("shape", "reason"),
+    [((2, 2, 48, 48), "found 2 phase(s)"), ((2, 6, 28, 28), "too small")],
+    ids=["two_phases", "tiny_frames"],
+)
+def test_cine_that_lv_training_would_refuse_is_rejected_at_ingest(tmp_path, shape, reason):
+    slices, phases, rows, cols = shape
+    rng = np.random.default_rng(0)
+    frames = (rng.random((phases, slices, rows, cols)) * 400).astype(np.float32)  # ITK order: t, z, y, x
+    image = sitk.GetImageFromArray(frames, isVector=False)
+    image.SetSpacing((1.5, 1.5, 8.0, 0.04))
+    path = tmp_path / "cine.nii.gz"
+    sitk.WriteImage(image, str(path))
+    case = CohortCase(subject="S1", case="c1", task="lv", image=path, annotation=None)
+    verdict = ingest_case(case, tmp_path / "out")
+    assert verdict["status"] == "rejected" and verdict["codes"] == ["not_cine"]
+    assert reason in verdict["reasons"][0]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["check.json"]

@@ -181,3 +181,10 @@ def test_cine_array_keeps_the_label_type_and_layout(tmp_path):
     flat = sitk.GetImageFromArray(np.zeros((6, 5), dtype=np.uint8))
     with pytest.raises(ImageReadError, match="expected a 4D"):
         read_cine_array(write_image(flat, tmp_path / "flat.nii.gz"))
+
+
+def test_colour_image_is_refused_with_its_name(tmp_path):
+    path = tmp_path / "rgb.nii.gz"
+    sitk.WriteImage(sitk.GetImageFromArray(np.ones((6, 40, 40, 3), np.float32), isVector=True), str(path))
+    with pytest.raises(ImageReadError, match=r"rgb\.nii\.gz: a cine study has one value per pixel; this image has 3"):
+        read_cine(path)

@@ -291,8 +291,16 @@ def image_to_cine(image: sitk.Image) -> CineStudy:
     Trigger times (ms) come from the 4th (or 3rd) axis, stored in seconds (a step of a
     second or more is taken as ms, as older files stored it); instance numbers are numbered
     slice by slice, phase by phase from 1.
+
+    Raises:
+        ImageReadError: the image has colour or vector pixels.
     """
     dim = image.GetDimension()
+    if image.GetNumberOfComponentsPerPixel() != 1:
+        raise ImageReadError(
+            f"a cine study has one value per pixel; this image has {image.GetNumberOfComponentsPerPixel()} "
+            "(colour or vector pixels)"
+        )
     array = sitk.GetArrayFromImage(image).astype(np.float32, copy=False)
     spacing = np.array(image.GetSpacing(), dtype=float)
     origin = np.array(image.GetOrigin(), dtype=float)
@@ -342,7 +350,10 @@ def read_cine(path: str | os.PathLike[str]) -> CineStudy:
     if path.is_dir():
         return read_cine_dicom(path)
     image = read_image(path)
-    study = image_to_cine(image)
+    try:
+        study = image_to_cine(image)
+    except ImageReadError as error:
+        raise ImageReadError(f"{path}: {error}") from error
     study.stored_non_finite = stored_nonfinite(image) or 0
     return study
 
