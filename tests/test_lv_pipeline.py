@@ -188,6 +188,16 @@ def test_training_sub_crops_windows_and_segments_the_whole_crop(cases):
     assert roi.size == 32 and set(np.unique(labels)) <= {0, 1, 2}
 
 
+def test_studies_with_fewer_phases_than_the_window_train_beside_longer_ones(cases, tmp_path):
+    _, rows, _, _ = cases
+    image, labels = write_case(tmp_path / "short", seed=7, slices=2, phases=3)
+    mixed = [*rows, {"subject": "s9", "case": "short", "image": str(image), "annotation": str(labels)}]
+    config = LVConfig.from_config({"seed": 1, "lv": {**TINY, "window": 5, "batch_size": 4}})
+    model, _ = train(mixed, config, progress=False)
+    labels_out, _ = segment_volume(model, config, read_volume(image))
+    assert labels_out.shape[:2] == (2, 3)
+
+
 @pytest.mark.parametrize("variant", ["multi_level", "cnn"])
 def test_test_time_flips_make_the_prediction_mirror_equivariant(variant):
     from medseg.lv.model_io import build_model

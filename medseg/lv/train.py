@@ -100,8 +100,7 @@ class BatchSampler:
         images, labels = [], []
         for _ in range(self.config.batch_size):
             sequence = self.sequences[int(self.rng.choice(len(self.sequences), p=self.weights))]
-            window = min(self.config.window, len(sequence.image))
-            index = sample_window(sequence, window, self.rng)
+            index = sample_window(sequence, self.config.window, self.rng)  # wraps round a cycle shorter than the window
             image, label = sequence.image[index], sequence.label[index]
             image, label = self.augment(self.scar(image, label, self.rng), label)
             image, label = self._sub_crop(image, label)
