@@ -1,7 +1,7 @@
 """Tables that connect the stages: training cases of a fold, predictions to score.
 
-Both are built from the files of earlier stages only (``check.json`` of every ingested
-case, ``splits.json``), never from another stage's private state.
+Both are built from the files of earlier stages only (``splits.json`` and the
+``check.json`` of the cases it lists), never from another stage's private state.
 """
 
 from __future__ import annotations
@@ -107,6 +107,45 @@ def training_subjects(splits_file: str | Path, fold: str) -> set[str]:
     raise MedsegError(f"fold {fold!r} is not in {splits_file}")
 
 
+def listed_cases(splits_file: str | Path, fold: str | None = None) -> set[str] | None:
+    """Cases ``splits.json`` assigns: a fold's training cases, the final model's (every
+    case), or with ``fold=None`` every test case; ``None`` when the file lists no cases.
+
+    Tables are built from these, so an ingest folder left behind by a case that has since
+    left the cohort sheet is neither trained on nor scored.
+    """
+    read_splits(splits_file)  # validated: readable, no subject in train and test of a fold
+    entries = json.loads(Path(splits_file).read_text(encoding="utf-8"))["folds"]
+    key = "train_cases" if fold not in (None, FINAL_FOLD) else "test_cases"
+    if not entries or not all(key in entry for entry in entries):
+        return None
+    if fold in (None, FINAL_FOLD):
+        return {str(c) for entry in entries for c in entry[key]}
+    for entry in entries:
+        if entry["name"] == fold:
+            return {str(c) for c in entry[key]}
+    raise MedsegError(f"fold {fold!r} is not in {splits_file}")
+
+
+def _cases_of_splits(splits_file: str | Path, fold: str | None, ingest_root: str | Path) -> list[IngestedCase]:
+    """The accepted cases below ``ingest_root`` that ``splits.json`` lists (see :func:`listed_cases`).
+
+    Raises:
+        MedsegError: a listed case has no accepted ingest folder (the splits are stale).
+    """
+    cases = accepted_cases(ingest_root)
+    listed = listed_cases(splits_file, fold)
+    if listed is None:
+        return cases
+    missing = sorted(listed - {c.case for c in cases})
+    if missing:
+        raise MedsegError(
+            f"{splits_file} lists case(s) with no accepted ingest folder in {ingest_root}: {', '.join(missing[:10])}"
+            " (make the splits again from the current ingest)"
+        )
+    return [c for c in cases if c.case in listed]
+
+
 def _write_tsv(path: str | Path, header: list[str], rows: list[list[str]]) -> None:
     with atomic_path(path) as tmp:
         with open(tmp, "w", newline="") as handle:
@@ -124,7 +163,7 @@ def write_training_table(splits_file: str | Path, fold: str, ingest_root: str | 
     subjects = training_subjects(splits_file, fold)
     rows = [
         [c.subject, c.case, str(c.image.resolve()), str(c.annotation.resolve())]
-        for c in accepted_cases(ingest_root)
+        for c in _cases_of_splits(splits_file, fold, ingest_root)
         if c.subject in subjects and c.annotation is not None
     ]
     if not rows:
@@ -149,7 +188,7 @@ def write_prediction_table(
     """
     fold_of = {s: f["name"] for f in read_folds(splits_file) for s in f["test_subjects"]}
     rows = []
-    for case in accepted_cases(ingest_root):
+    for case in _cases_of_splits(splits_file, None, ingest_root):
         if case.annotation is None or case.subject not in fold_of:
             continue
         for variant in variants:

@@ -131,3 +131,24 @@ def test_stage_table_names_what_is_wrong(tmp_path: Path, text, kwargs, message) 
 def test_stage_table_may_be_empty_when_allowed(tmp_path: Path) -> None:
     (tmp_path / "t.tsv").write_text("case\timage\n")
     assert read_stage_table(tmp_path / "t.tsv", ["case", "image"], allow_empty=True) == []
+
+
+def test_tables_take_only_the_cases_the_splits_list(tmp_path):
+    from medseg.splits import make_folds, write_splits
+
+    ingest = tmp_path / "ingest"
+    for case, subject in (("a1", "A"), ("b1", "B"), ("c1", "C"), ("b1_old", "B")):  # b1_old: left the cohort sheet
+        _case(ingest, case, subject)
+    splits = tmp_path / "splits.json"
+    write_splits(splits, make_folds(["A", "B", "C"]), cases_by_subject={"A": ["a1"], "B": ["b1"], "C": ["c1"]})
+    write_training_table(splits, "fold00", ingest, tmp_path / "train.tsv")
+    assert [r["case"] for r in _rows(tmp_path / "train.tsv")] == ["b1", "c1"]
+    write_training_table(splits, "final", ingest, tmp_path / "final.tsv")
+    assert [r["case"] for r in _rows(tmp_path / "final.tsv")] == ["a1", "b1", "c1"]
+    write_prediction_table(splits, ingest, tmp_path / "pred", ["full"], tmp_path / "pred.tsv")
+    assert [r["case"] for r in _rows(tmp_path / "pred.tsv")] == ["a1", "b1", "c1"]
+
+    (ingest / "c1" / "check.json").write_text(json.dumps({"case": "c1", "subject": "C", "status": "rejected"}))
+    with pytest.raises(MedsegError, match=r"lists case\(s\) with no accepted ingest folder .*: c1"):
+        write_training_table(splits, "fold00", ingest, tmp_path / "stale.tsv")
+    assert not (tmp_path / "stale.tsv").exists()
