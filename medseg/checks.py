@@ -574,10 +574,13 @@ def _sample(view: np.ndarray) -> np.ndarray:
 def _read_header(path: Path) -> dict[str, Any] | None:
     if not path.is_file():
         return None
+    from medseg.io.image import itk_readable_name
+
     reader = sitk.ImageFileReader()
-    reader.SetFileName(str(path))
     try:
-        reader.ReadImageInformation()
+        with itk_readable_name(path) as readable:
+            reader.SetFileName(readable)
+            reader.ReadImageInformation()
     except RuntimeError:
         return None
     return {"size": list(reader.GetSize()), "spacing": list(reader.GetSpacing())}
@@ -597,7 +600,10 @@ def _simple_read(path: Path, series_uid: str | None) -> sitk.Image:
             reader = sitk.ImageSeriesReader()
             reader.SetFileNames(sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(path), uid))
             return reader.Execute()
-        image = sitk.ReadImage(str(path))
+        from medseg.io.image import itk_readable_name
+
+        with itk_readable_name(path) as readable:
+            image = sitk.ReadImage(readable)
     except RuntimeError as error:
         raise ImageReadError(_itk_message(str(error))) from None
     _check_complete(path, image)

@@ -191,3 +191,14 @@ def test_stored_nifti_bytes_refuses_a_damaged_stream(tmp_path, damage):
     path.write_bytes(broken)
     with pytest.raises(ImageReadError, match=r"x.nii.gz: truncated or corrupt NIfTI \(the gzip stream is incomplete\)"):
         scan_nifti(path).stored_bytes
+
+
+def test_nii_gz_is_read_itself_when_an_unzipped_copy_sits_beside_it(tmp_path: Path) -> None:
+    from medseg.checks import check_path
+
+    zipped, unzipped = tmp_path / "case.nii.gz", tmp_path / "case.nii"
+    write_image(sitk.GetImageFromArray(np.full((40, 40, 40), 100, np.float32)), zipped)
+    write_image(sitk.GetImageFromArray(np.full((20, 20, 20), 7, np.float32)), unzipped)
+    assert sitk.GetArrayFromImage(read_image(zipped)).max() == 100
+    assert sitk.GetArrayFromImage(read_image(unzipped)).max() == 7
+    assert check_path(zipped, "mr").measurements["size"] == [40, 40, 40]

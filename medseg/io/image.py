@@ -5,9 +5,11 @@ Geometry (spacing, origin, direction) is kept as it is; world coordinates are LP
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -130,9 +132,30 @@ def _read_file(path: Path) -> sitk.Image:
     return image
 
 
+@contextlib.contextmanager
+def itk_readable_name(path: str | os.PathLike[str]) -> Iterator[str]:
+    """A name under which ITK reads ``path`` itself and no other file.
+
+    Given ``X.nii.gz``, ITK's NIfTI reader opens ``X.nii`` instead when that file exists
+    (as it does after a user unzipped a copy for another tool). Such a path is read
+    through a link in a private folder.
+    """
+    path = Path(path)
+    name = path.name.lower()
+    sibling = path.with_name(path.name[: -len(".gz")]) if name.endswith(".nii.gz") else None
+    if sibling is None or not sibling.exists():
+        yield str(path)
+        return
+    with tempfile.TemporaryDirectory(prefix="medseg-read-") as folder:
+        link = Path(folder) / "image.nii.gz"
+        link.symlink_to(path.resolve())
+        yield str(link)
+
+
 def _sitk_read(path: Path, image_io: str, name: str) -> sitk.Image:
     try:
-        return sitk.ReadImage(str(path), imageIO=image_io)
+        with itk_readable_name(path) as readable:
+            return sitk.ReadImage(readable, imageIO=image_io)
     except RuntimeError as error:
         detail = _sitk_reason(str(error))
         raise ImageReadError(f"{path}: truncated or corrupt {name} file{detail}") from None
