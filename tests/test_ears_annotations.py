@@ -40,3 +40,25 @@ def test_unknown_names_are_rejected(tmp_path):
     path.write_text(json.dumps({"coordinate_system": "LPS", "points": {"nose": {"present": True, "position": [0, 0, 0]}}}))
     with pytest.raises(Exception, match="left/right"):
         load_landmarks(path)
+
+
+def test_a_position_that_is_no_number_is_named(image, tmp_path):
+    from medseg.errors import ImageReadError
+
+    path = tmp_path / "bad.json"
+    points = {"left": {"present": True, "position": ["12a", 3, 4]}, "right": {"present": False, "position": None}}
+    path.write_text(json.dumps({"coordinate_system": "LPS", "points": points}))
+    with pytest.raises(ImageReadError, match=r"point 'left' has no valid x, y, z position"):
+        load_landmarks(path)
+    with pytest.raises(ImageReadError):
+        convert_annotation(path, image, tmp_path / "out.json")
+    assert not (tmp_path / "out.json").exists()
+
+
+def test_present_ear_without_a_position_is_an_error_not_an_absent_ear(tmp_path):
+    from medseg.errors import ImageReadError
+
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps({"coordinate_system": "LPS", "points": {"left": {"present": True}, "right": None}}))
+    with pytest.raises(ImageReadError, match="marked present but has no position"):
+        load_landmarks(path)

@@ -70,7 +70,29 @@ def test_slicer_json_respects_coordinate_system_and_status(tmp_path):
     }
     path = tmp_path / "slicer.mrk.json"
     path.write_text(json.dumps(data))
-    _assert_points(read_landmarks(path), {"a": [1.0, 2.0, 3.0], "b": None, "c": None, "d": [-1.0, -2.0, 3.0]})
+    # "d" states no coordinate system: Slicer reads such a .mrk.json as LPS
+    _assert_points(read_landmarks(path), {"a": [1.0, 2.0, 3.0], "b": None, "c": None, "d": [1.0, 2.0, 3.0]})
+
+
+def test_fcsv_with_a_byte_order_mark_keeps_its_header(tmp_path):
+    path = tmp_path / "bom.fcsv"
+    path.write_text(
+        "\ufeff# CoordinateSystem = LPS\n# columns = id,x,y,z,ow,ox,oy,oz,vis,sel,lock,label,desc,associatedNodeID\n"
+        "1,1.5,2,3,0,0,0,1,1,1,0,left,,\n",
+        encoding="utf-8",
+    )
+    _assert_points(read_landmarks(path), {"left": [1.5, 2.0, 3.0]})
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [("empty.mrk.json", '{"markups": [{"type": "Fiducial", "controlPoints": []}]}'), ("empty.fcsv", "# CoordinateSystem = LPS\n")],
+)
+def test_a_file_without_points_is_an_error_not_two_absent_ears(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_text(text)
+    with pytest.raises(ImageReadError, match="holds no points; state an absent landmark explicitly"):
+        read_landmarks(path)
 
 
 def test_old_fcsv_with_numeric_coordinate_system(tmp_path):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -12,6 +11,7 @@ import SimpleITK as sitk
 
 from medseg.errors import ImageReadError, InputRejected
 from medseg.io.atomic import write_json
+from medseg.io.landmarks import read_landmarks
 
 __all__ = ["load_landmarks", "landmark_json", "convert_annotation", "check_inside"]
 
@@ -21,54 +21,17 @@ _SIDES = ("left", "right")
 def load_landmarks(path: str | os.PathLike[str]) -> dict[str, np.ndarray | None]:
     """Ear landmarks ``{"left": LPS point or None, "right": ...}`` from a landmark file.
 
-    Uses :func:`medseg.io.landmarks.read_landmarks` (medseg JSON, Slicer ``.mrk.json``,
-    ``.fcsv``); medseg JSON and ``ears.json`` predictions are also read directly.
+    Reads what :func:`medseg.io.landmarks.read_landmarks` reads (medseg JSON, which
+    ``ears.json`` predictions also are, Slicer ``.mrk.json``, ``.fcsv``).
 
     Raises:
-        ImageReadError: a missing or unreadable file, or one without left/right ears.
+        ImageReadError: a missing or unreadable file, or one with points other than left/right.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise ImageReadError(f"{path}: no such landmark file")
-    name = path.name.lower()
-    if name.endswith(".json") and not name.endswith(".mrk.json"):
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as error:
-            raise ImageReadError(f"{path}: not valid JSON ({error})") from None
-        if isinstance(data, dict) and isinstance(data.get("points"), dict):
-            return _from_points(path, data["points"], data.get("coordinate_system", "LPS"))
-    try:
-        from medseg.io.landmarks import read_landmarks
-    except ImportError:
-        raise ImageReadError(f"{path}: cannot read this landmark format (medseg.io.landmarks is missing)") from None
     points = read_landmarks(path)
-    out = {side: (None if points.get(side) is None else np.asarray(points[side], float)) for side in _SIDES}
     unknown = sorted(set(points) - set(_SIDES))
     if unknown:
         raise ImageReadError(f"{path}: ear landmarks must be named left/right, found {', '.join(unknown)}")
-    return out
-
-
-def _from_points(path: Path, points: Mapping, system: str) -> dict[str, np.ndarray | None]:
-    if str(system).upper() not in ("LPS", "RAS"):
-        raise ImageReadError(f"{path}: unknown coordinate_system {system!r}")
-    flip = np.array([-1.0, -1.0, 1.0]) if str(system).upper() == "RAS" else np.ones(3)
-    out: dict[str, np.ndarray | None] = {}
-    unknown = sorted(set(points) - set(_SIDES))
-    if unknown:
-        raise ImageReadError(f"{path}: ear landmarks must be named left/right, found {', '.join(unknown)}")
-    for side in _SIDES:
-        entry = points.get(side) or {}
-        position = entry.get("position") if isinstance(entry, Mapping) else None
-        if not (isinstance(entry, Mapping) and entry.get("present", position is not None)) or position is None:
-            out[side] = None
-            continue
-        value = np.asarray(position, float)
-        if value.shape != (3,) or not np.all(np.isfinite(value)):
-            raise ImageReadError(f"{path}: {side} position must be three finite numbers")
-        out[side] = value * flip
-    return out
+    return {side: (None if points.get(side) is None else np.asarray(points[side], float)) for side in _SIDES}
 
 
 def landmark_json(points: Mapping[str, np.ndarray | None]) -> dict:

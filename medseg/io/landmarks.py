@@ -1,7 +1,8 @@
 """Landmark files: medseg JSON (LPS), 3D Slicer ``.mrk.json`` and ``.fcsv``, shared-data JSON.
 
 Inside medseg every position is LPS mm; Slicer files are converted according to their
-stated coordinate system (RAS when they state none). A point may be stated absent: it is
+stated coordinate system. One that states none is read as Slicer reads it: ``.mrk.json``
+as LPS, ``.fcsv`` as RAS. A point may be stated absent: it is
 returned as ``None`` and written back as absent.
 """
 
@@ -103,7 +104,7 @@ def _read_medseg(path: Path, data: Mapping[str, Any]) -> Points:
 def _read_slicer_json(path: Path, data: Mapping[str, Any]) -> Points:
     points: Points = {}
     for markup in data.get("markups") or []:
-        system = _system(path, markup.get("coordinateSystem"), "RAS")
+        system = _system(path, markup.get("coordinateSystem"), "LPS")  # Slicer's default for .mrk.json
         for index, control in enumerate(markup.get("controlPoints") or []):
             name = str(control.get("label") or control.get("id") or f"F-{index + 1}")
             status = str(control.get("positionStatus", "defined")).lower()
@@ -130,7 +131,7 @@ def _read_shared_json(path: Path, data: Mapping[str, Any]) -> Points:
 
 def _read_json(path: Path) -> Points:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8-sig"))
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise ImageReadError(f"{path}: not valid JSON ({error})") from None
     if not isinstance(data, Mapping):
@@ -146,7 +147,7 @@ def _read_fcsv(path: Path) -> Points:
     system = "RAS"
     columns = _FCSV_COLUMNS
     rows = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for line in path.read_text(encoding="utf-8-sig").splitlines():
         if line.startswith("#"):
             key, _, value = line[1:].partition("=")
             key = key.strip().lower()
@@ -192,14 +193,21 @@ def read_landmarks(path: str | os.PathLike[str]) -> Points:
     suffix = _landmark_suffix(path)
     try:
         if suffix in {".json", ".mrk.json"}:
-            return _read_json(path)
-        if suffix == ".fcsv":
-            return _read_fcsv(path)
+            points = _read_json(path)
+        elif suffix == ".fcsv":
+            points = _read_fcsv(path)
+        else:
+            raise ImageReadError(f"{path}: unknown landmark format {suffix!r}; expected .json, .mrk.json or .fcsv")
     except (OSError, UnicodeDecodeError) as error:
         raise ImageReadError(f"{path}: cannot read landmark file ({error})") from None
     except (KeyError, TypeError, AttributeError) as error:
         raise ImageReadError(f"{path}: malformed landmark file ({type(error).__name__}: {error})") from None
-    raise ImageReadError(f"{path}: unknown landmark format {suffix!r}; expected .json, .mrk.json or .fcsv")
+    if not points:
+        raise ImageReadError(
+            f"{path}: the file holds no points; state an absent landmark explicitly "
+            "(positionStatus 'missing' in Slicer, present: false in medseg JSON)"
+        )
+    return points
 
 
 def _clean(points: Mapping[str, Any]) -> Points:
