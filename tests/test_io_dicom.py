@@ -171,3 +171,55 @@ def test_refuses_to_replace_a_folder_with_other_files(tmp_path):
     with pytest.raises(FileExistsError):
         write_dicom_series(_volume(), tmp_path)
     assert (tmp_path / "keep.txt").exists()
+
+
+def _enhanced_mr(folder, z_positions, same_frame_groups=True) -> Path:
+    """One multi-frame (Enhanced MR) file: frame k holds the value 10k, stored value x2 - 100."""
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence
+
+    write_dicom_series(sitk.GetImageFromArray(np.zeros((1, 16, 12), np.float32)), folder / "src", modality="MR")
+    ds = pydicom.dcmread(next((folder / "src").glob("*.dcm")))
+    shutil.rmtree(folder / "src")
+    n = len(z_positions)
+    ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.4.1"
+    ds.NumberOfFrames = n
+    ds.PixelData = np.stack([np.full((16, 12), 10 * k, np.int16) for k in range(n)]).tobytes()
+    measures, orientation, rescale = Dataset(), Dataset(), Dataset()
+    measures.PixelSpacing = ["0.5", "0.6"]
+    orientation.ImageOrientationPatient = ["1", "0", "0", "0", "1", "0"]
+    rescale.RescaleSlope, rescale.RescaleIntercept, rescale.RescaleType = "2", "-100", "US"
+    shared = Dataset()
+    shared.PixelMeasuresSequence = Sequence([measures])
+    shared.PlaneOrientationSequence = Sequence([orientation])
+    shared.PixelValueTransformationSequence = Sequence([rescale])
+    ds.SharedFunctionalGroupsSequence = Sequence([shared])
+    frames = []
+    for z in z_positions:
+        frame, position = Dataset(), Dataset()
+        position.ImagePositionPatient = ["10", "20", str(z)]
+        frame.PlanePositionSequence = Sequence([position])
+        frames.append(frame)
+    ds.PerFrameFunctionalGroupsSequence = Sequence(frames)
+    for keyword in ("ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing", "SliceLocation", "RescaleSlope", "RescaleIntercept"):
+        if keyword in ds:
+            delattr(ds, keyword)
+    folder.mkdir(parents=True, exist_ok=True)
+    ds.save_as(folder / "enhanced.dcm", enforce_file_format=True)
+    return folder / "enhanced.dcm"
+
+
+def test_multi_frame_file_is_read_with_its_per_frame_geometry(tmp_path):
+    path = _enhanced_mr(tmp_path / "mf", [42, 30, 33, 36, 39])  # frames stored out of order
+    for source in (path.parent, path):
+        image = read_image(source)
+        assert image.GetSize() == (12, 16, 5) and image.GetSpacing() == pytest.approx((0.6, 0.5, 3.0))
+        assert image.GetOrigin() == pytest.approx((10.0, 20.0, 30.0))
+        assert image.GetPixelIDValue() == sitk.sitkFloat32
+        np.testing.assert_allclose(sitk.GetArrayFromImage(image)[:, 0, 0], [-80, -60, -40, -20, -100])
+
+
+def test_multi_frame_file_with_a_missing_slice_is_refused(tmp_path):
+    path = _enhanced_mr(tmp_path / "gap", [30, 33, 36, 42, 45])
+    with pytest.raises(ImageReadError, match=r"missing slices: gap of 6 mm .*enhanced\.dcm frame 3, enhanced\.dcm frame 4"):
+        read_image(path.parent)

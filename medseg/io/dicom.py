@@ -15,7 +15,7 @@ import math
 import os
 import warnings
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -96,6 +96,12 @@ class SliceHeader:
     number_of_frames: int
     nominal_interval: float | None
     heart_rate: float | None
+    frame: int | None = None  # index in a multi-frame file (see :func:`multiframe_headers`)
+
+    @property
+    def name(self) -> str:
+        """The file name, with the frame number for a frame of a multi-frame file."""
+        return self.path.name if self.frame is None else f"{self.path.name} frame {self.frame + 1}"
 
     @property
     def normal(self) -> np.ndarray:
@@ -347,17 +353,17 @@ def check_consistent(folder: Path, headers: Sequence[SliceHeader]) -> None:
         if (header.rows, header.cols) != (first.rows, first.cols):
             raise ImageReadError(
                 f"{folder}: images of different sizes in one series "
-                f"({first.path.name}: {first.rows}x{first.cols}, {header.path.name}: {header.rows}x{header.cols})"
+                f"({first.name}: {first.rows}x{first.cols}, {header.name}: {header.rows}x{header.cols})"
             )
         if np.max(np.abs(header.orientation - first.orientation)) > 1e-3:
             raise ImageReadError(
                 f"{folder}: images with different orientations in one series "
-                f"({first.path.name} and {header.path.name})"
+                f"({first.name} and {header.name})"
             )
         if (header.pixel_spacing or (1.0, 1.0)) != (first.pixel_spacing or (1.0, 1.0)):
             raise ImageReadError(
                 f"{folder}: images with different pixel spacing in one series "
-                f"({first.path.name} and {header.path.name})"
+                f"({first.name} and {header.name})"
             )
 
 
@@ -377,7 +383,7 @@ def _sort_along_normal(folder: Path, headers: Sequence[SliceHeader]) -> tuple[li
             )
         i = int(same[0])
         raise ImageReadError(
-            f"{folder}: {ordered[i].path.name} and {ordered[i + 1].path.name} lie at the same slice position"
+            f"{folder}: {ordered[i].name} and {ordered[i + 1].name} lie at the same slice position"
         )
     return ordered, distances
 
@@ -441,7 +447,7 @@ def stack_slices(folder: Path, headers: Sequence[SliceHeader]) -> sitk.Image:
     row_dir, col_dir = first.orientation[:3], first.orientation[3:]
     normal = first.normal
     rotation = np.column_stack([row_dir, col_dir, normal])
-    volume = np.stack([read_slice_pixels(h) for h in ordered])
+    volume = _read_pixels(ordered)
     origin = ordered[0].position
     notes: dict[str, str] = {}
     if len(ordered) == 1:
@@ -454,7 +460,7 @@ def stack_slices(folder: Path, headers: Sequence[SliceHeader]) -> sitk.Image:
         if step > GAP_FACTOR * median:
             raise ImageReadError(
                 f"{folder}: missing slices: gap of {step:.3g} mm between slice {i + 1} and {i + 2} "
-                f"({ordered[i].path.name}, {ordered[i + 1].path.name}) where the spacing is {median:.3g} mm"
+                f"({ordered[i].name}, {ordered[i + 1].name}) where the spacing is {median:.3g} mm"
             )
     positions = np.array([h.position for h in ordered])
     along = distances - distances[0]
@@ -506,11 +512,87 @@ def _finish(image: sitk.Image, first: SliceHeader, notes: dict[str, str]) -> sit
     return image
 
 
-def _read_multiframe(header: SliceHeader) -> sitk.Image:
+def _functional(ds: pydicom.Dataset, frame: int, sequence: str, keyword: str) -> object | None:
+    """A value from one frame's functional groups, else the shared ones, else the top level."""
+    per_frame = ds.get("PerFrameFunctionalGroupsSequence")
+    shared = ds.get("SharedFunctionalGroupsSequence")
+    for group in (per_frame[frame] if per_frame and frame < len(per_frame) else None, shared[0] if shared else None):
+        if group is not None and sequence in group and len(group[sequence].value) and keyword in group[sequence][0]:
+            return group[sequence][0][keyword].value
+    return ds.get(keyword)
+
+
+def multiframe_headers(header: SliceHeader) -> list[SliceHeader]:
+    """One header per frame of a multi-frame (enhanced) file, with that frame's position,
+    orientation and pixel spacing from its functional groups.
+
+    The frames then go through the same checks as single-frame slices (missing slices,
+    uneven spacing, gantry tilt), which ITK's own reading of such files skips.
+
+    Raises:
+        ImageReadError: a frame has no position or orientation of its own.
+    """
+    with _lenient_reading():
+        ds = pydicom.dcmread(header.path, stop_before_pixels=True)
+    frames = []
+    for k in range(header.number_of_frames):
+        position = _functional(ds, k, "PlanePositionSequence", "ImagePositionPatient")
+        orientation = _functional(ds, k, "PlaneOrientationSequence", "ImageOrientationPatient")
+        spacing = _functional(ds, k, "PixelMeasuresSequence", "PixelSpacing")
+        if position is None or orientation is None or (header.number_of_frames > 1 and "PerFrameFunctionalGroupsSequence" not in ds):
+            raise ImageReadError(
+                f"{header.path}: a multi-frame file without a position per frame (PlanePositionSequence); "
+                "convert it with dcm2niix and read the NIfTI"
+            )
+        frames.append(
+            replace(
+                header,
+                position=np.asarray([float(v) for v in position]),
+                orientation=np.asarray([float(v) for v in orientation]),
+                pixel_spacing=(float(spacing[0]), float(spacing[1])) if spacing else header.pixel_spacing,
+                number_of_frames=1,
+                frame=k,
+            )
+        )
+    return frames
+
+
+def _read_pixels(ordered: Sequence[SliceHeader]) -> np.ndarray:
+    """(slices, rows, cols) float32 in physical units, in the order of ``ordered``."""
+    if ordered[0].frame is None:
+        return np.stack([read_slice_pixels(h) for h in ordered])
+    path = ordered[0].path
     try:
-        return sitk.ReadImage(str(header.path))
-    except RuntimeError:
-        raise ImageReadError(f"{header.path}: cannot read this multi-frame DICOM file") from None
+        with _lenient_reading():
+            ds = pydicom.dcmread(path)
+            array = np.asarray(ds.pixel_array, dtype=np.float32).reshape(-1, ordered[0].rows, ordered[0].cols)
+        for k in range(array.shape[0]):
+            slope = _functional(ds, k, "PixelValueTransformationSequence", "RescaleSlope")
+            intercept = _functional(ds, k, "PixelValueTransformationSequence", "RescaleIntercept")
+            array[k] = array[k] * np.float32(float(slope) if slope not in (None, "") else 1.0) + np.float32(
+                float(intercept) if intercept not in (None, "") else 0.0
+            )
+    except ImageReadError:
+        raise
+    except Exception as error:  # noqa: BLE001
+        array = np.asarray(_read_pixels_sitk(path, error), dtype=np.float32).reshape(-1, ordered[0].rows, ordered[0].cols)
+    if array.shape[0] <= max(h.frame for h in ordered):
+        raise ImageReadError(f"{path}: pixel data holds {array.shape[0]} frame(s), the header {len(ordered)}")
+    return array[[h.frame for h in ordered]]
+
+
+def read_series(folder: Path, headers: Sequence[SliceHeader]) -> sitk.Image:
+    """The volume of one selected series: its single-frame slices, or the frames of its one
+    multi-frame file, stacked with the same geometry checks."""
+    if len(headers) == 1 and headers[0].number_of_frames > 1:
+        try:
+            return stack_slices(folder, multiframe_headers(headers[0]))
+        except MultiPhaseSeriesError:
+            raise ImageReadError(
+                f"{headers[0].path}: a multi-frame file with several frames per slice position (cine or "
+                "multi-phase); convert it with dcm2niix and read the NIfTI"
+            ) from None
+    return stack_slices(folder, headers)
 
 
 def read_dicom_series(folder: str | os.PathLike[str], series_uid: str | None = None) -> sitk.Image:
@@ -531,6 +613,4 @@ def read_dicom_series(folder: str | os.PathLike[str], series_uid: str | None = N
     """
     folder = Path(folder)
     headers = select_series(folder, scan_dicom_folder(folder), series_uid)
-    if len(headers) == 1 and headers[0].number_of_frames > 1:
-        return _read_multiframe(headers[0])
-    return stack_slices(folder, headers)
+    return read_series(folder, headers)

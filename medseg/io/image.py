@@ -172,14 +172,14 @@ def _sitk_reason(message: str) -> str:
 
 
 def _read_dicom_file(path: Path, series_uid: str | None) -> sitk.Image:
-    from medseg.io.dicom import scan_dicom_folder, select_series, stack_slices
+    from medseg.io.dicom import read_series, scan_dicom_folder, select_series
 
     headers = scan_dicom_folder(path.parent)
     mine = [h for h in headers if h.path == path]
     if not mine:
         raise ImageReadError(f"{path}: not a DICOM image")
     uid = series_uid or mine[0].series_uid
-    return stack_slices(path.parent, select_series(path.parent, headers, uid))
+    return read_series(path.parent, select_series(path.parent, headers, uid))
 
 
 def read_image(path: str | os.PathLike[str], series_uid: str | None = None) -> sitk.Image:
