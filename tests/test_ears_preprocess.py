@@ -124,3 +124,13 @@ def test_field_of_view_mask_of_oblique_image():
     index = np.rint(prep.world_to_index(centre)).astype(int)
     assert fov[tuple(index)] == 1
     assert prep.network_input().shape == (2,) + prep.array.shape
+
+
+def test_block_averaging_keeps_the_last_partial_block():
+    array = np.full((20, 40, 103), -1000.0, np.float32)
+    array[:, :, 97:] = 2000.0  # bone in the last 6 of 103 columns at 0.5 mm
+    image = sitk.GetImageFromArray(array)
+    image.SetSpacing((0.5, 0.5, 2.0))
+    resampled = sitk.GetArrayFromImage(resample_to_lps(image, 2.0))
+    assert resampled.shape[2] == 26  # 51.5 mm of columns
+    assert resampled[:, :, -1].min() > 1500.0 and resampled[:, :, :20].max() == -1000.0

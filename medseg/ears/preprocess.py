@@ -123,7 +123,8 @@ def resample_to_lps(image: sitk.Image, spacing_mm: float, default_value: float =
     """Resample a 3D image onto an identity-direction grid covering its physical extent.
 
     Integer-factor block averaging first limits aliasing when the input is much finer than
-    ``spacing_mm``; linear interpolation then places the voxels.
+    ``spacing_mm`` (an axis that is no whole number of blocks is padded by repeating its
+    last voxels, so no edge slab turns into air); linear interpolation then places the voxels.
 
     Args:
         image: a 3D scalar image, any direction.
@@ -145,6 +146,10 @@ def resample_to_lps(image: sitk.Image, spacing_mm: float, default_value: float =
     source = sitk.Cast(image, sitk.sitkFloat32) if image.GetPixelID() != sitk.sitkFloat32 else image
     factors = [max(1, int(math.floor(spacing_mm / s + 1e-6))) for s in grid.spacing]
     if max(factors) > 1:
+        # BinShrink drops the voxels past the last whole bin; repeat the edge so that they count
+        remainder = [(-n) % f for n, f in zip(grid.size, factors)]
+        if any(remainder):
+            source = sitk.ZeroFluxNeumannPad(source, [0, 0, 0], remainder)
         source = sitk.BinShrink(source, factors)
     return sitk.Resample(
         source,
