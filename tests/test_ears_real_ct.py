@@ -9,7 +9,7 @@ from test_ears_detect import study  # noqa: F401 - fixture
 from test_ears_synth import synthetic_head
 
 from medseg.cli.main import main
-from medseg.ears.real_ct import crop_superior_inferior, match_unsided, strongest_response_near
+from medseg.ears.real_ct import crop_superior_inferior, match_unsided, strongest_response_near, superior_axis
 from medseg.errors import InputRejected
 from medseg.io.landmarks import write_landmarks
 
@@ -29,6 +29,13 @@ def test_crop_keeps_slices_in_the_z_range_and_geometry():
     assert min(zs) >= -10.0 and max(zs) <= -1.0 and len(zs) == 10
     with pytest.raises(InputRejected, match="no slice"):
         crop_superior_inferior(image, 500.0, 600.0)
+
+
+def test_a_sagittally_stored_ct_is_cut_and_counted_along_its_superior_axis():
+    image = sitk.DICOMOrient(sitk.Image(30, 40, 50, sitk.sitkFloat32), "SLP")  # patient z is array axis 0
+    assert superior_axis(image) == 0
+    crop = crop_superior_inferior(image, 10.0, 19.0)
+    assert crop.GetSize()[superior_axis(crop)] == 10 and crop.GetSize()[1:] == image.GetSize()[1:]
 
 
 def test_unsided_matching_pairs_nearest_first():

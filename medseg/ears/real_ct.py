@@ -28,6 +28,11 @@ from medseg.io.landmarks import read_landmarks
 __all__ = ["crop_superior_inferior", "match_unsided", "strongest_response_near", "check_real_ct"]
 
 
+def superior_axis(image: sitk.Image) -> int:
+    """The image axis most aligned with the patient's inferior-superior (LPS z) axis."""
+    return int(np.argmax(np.abs(np.asarray(image.GetDirection(), float).reshape(3, 3)[2])))
+
+
 def crop_superior_inferior(image: sitk.Image, low_mm: float, high_mm: float) -> sitk.Image:
     """The slab of ``image`` whose voxel centres lie between two LPS z values (inferior to superior).
 
@@ -36,8 +41,7 @@ def crop_superior_inferior(image: sitk.Image, low_mm: float, high_mm: float) -> 
     Raises:
         InputRejected: the range holds no voxel of the image.
     """
-    direction = np.asarray(image.GetDirection(), float).reshape(3, 3)
-    axis = int(np.argmax(np.abs(direction[2])))
+    axis = superior_axis(image)
     size = image.GetSize()
     centre = [(n - 1) / 2 for n in size]
     keep = []
@@ -214,7 +218,7 @@ def check_real_ct(
             crop_found = _found_ears(crop_doc)
             entry.update(
                 {
-                    "slices": region.GetSize()[2],
+                    "slices": region.GetSize()[superior_axis(region)],
                     "found_ears": len(crop_found),
                     "found": [{"side": s, "position_lps": [round(float(v), 2) for v in p], "score": round(sc, 3)} for s, p, sc in crop_found],
                     "ok": not crop_found,
