@@ -38,6 +38,8 @@ def test_summary_and_files(tmp_path):
     assert full["false_positive_ears"] == 1
     other = summary["variants"]["no_fps"]
     assert other["presence_accuracy"] == 0.75 and other["mislocalised_ears"] == 1 and other["detection_accuracy"] == 0.5
+    assert other["error_mm"]["mean"] == 30.0 and other["error_found_mm"]["n"] == 0  # the one ear found lies 30 mm off
+    assert full["error_found_mm"] == full["error_mm"]
     lines = (tmp_path / "out" / "ablation.tsv").read_text().splitlines()
     assert lines[0].startswith("variant\t") and lines[1].startswith("full\t") and len(lines) == 3
     assert len((tmp_path / "out" / "per_case.tsv").read_text().splitlines()) == 5

@@ -65,6 +65,7 @@ def summarise(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     presence = [bool(r[f"{s}_presence_ok"]) for r, s in ears]
     detection = [bool(r[f"{s}_detection_ok"]) for r, s in ears]
     errors = [r[f"{s}_error_mm"] for r, s in ears if r[f"{s}_error_mm"] is not None]
+    found = [r[f"{s}_error_mm"] for r, s in ears if r[f"{s}_error_mm"] is not None and r[f"{s}_detection_ok"]]
     confusion = np.zeros((3, 3), int)
     for r in rows:
         confusion[int(r["n_true"]), int(r["n_pred"])] += 1
@@ -82,6 +83,7 @@ def summarise(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "confusion_0_1_2": {"rows": "reference ears", "columns": "predicted ears", "matrix": confusion.tolist()},
         "error_mm": error,
         "error_mean_mm": error["mean"],
+        "error_found_mm": _stats(found),
     }
 
 
@@ -147,6 +149,8 @@ def evaluate_table(
             "false_positive_ears": s["false_positive_ears"], "false_negative_ears": s["false_negative_ears"],
             "error_mean_mm": s["error_mm"]["mean"], "error_sd_mm": s["error_mm"]["sd"],
             "error_median_mm": s["error_mm"]["median"], "error_max_mm": s["error_mm"]["max"],
+            "mislocalised_ears": s["mislocalised_ears"],
+            "error_found_mean_mm": s["error_found_mm"]["mean"], "error_found_sd_mm": s["error_found_mm"]["sd"],
         })
     write_text(out_dir / "ablation.tsv", _tsv(ablation, list(ablation[0]) if ablation else ["variant"]))
     return summary
