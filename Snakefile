@@ -13,10 +13,16 @@ if not config:
 
 validate(config, "workflow/schemas/config.schema.yaml")
 # Section schemas once more on their own: defaults are not filled in through a $ref.
-from medseg.config import config_sections
+from medseg.config import check_method_settings, config_sections
+from medseg.errors import ConfigError
+from snakemake.exceptions import WorkflowError
 
 for section, schema in config_sections(config):
     validate(section, f"workflow/schemas/{schema}")
+try:
+    check_method_settings(config)
+except ConfigError as error:
+    raise WorkflowError(f"invalid config: {error}") from None
 
 
 report: "workflow/report/workflow.rst"

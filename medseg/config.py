@@ -38,6 +38,23 @@ def config_sections(config: dict[str, Any]) -> list[tuple[dict[str, Any], str]]:
     return sections
 
 
+def check_method_settings(config: dict[str, Any]) -> None:
+    """Build each task's method settings once, so that what the schema cannot say (a ResNet
+    depth of 6n+2, a crop that is a multiple of 4, ...) fails before the study starts.
+
+    Raises:
+        ConfigError: naming every bad value of a task's section.
+    """
+    from medseg.ears.config import from_config as ears_settings
+    from medseg.lv.config import LVConfig
+
+    tasks = config.get("tasks") or ("ears", "lv")
+    if "ears" in tasks:
+        ears_settings(config)
+    if "lv" in tasks:
+        LVConfig.from_config(config)
+
+
 def load_config(path: str | Path, validate: bool = True) -> dict[str, Any]:
     """Read a YAML config and (by default) validate it, filling in schema defaults.
 

@@ -275,6 +275,27 @@ def test_missing_init_model_is_named_before_anything_runs(tmp_path):
     assert not (tmp_path / "results" / "models").exists() and not (tmp_path / "results" / "cohort").exists()
 
 
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"lv": {"depth": 10}}, "invalid config: lv.depth must be 6n+2 (8, 14, 20, ..., 56), got 10"),
+        ({"cohort": {"source": "sheet"}}, "On instance['cohort']['sheet']"),
+    ],
+    ids=["resnet_depth", "sheet_without_path"],
+)
+def test_a_bad_setting_stops_the_dry_run_by_name(tmp_path, change, message):
+    config = yaml.safe_load(_smoke_config(tmp_path).read_text())
+    for section, values in change.items():
+        config[section] = {**config.get(section, {}), **values}
+    path = tmp_path / "config_bad.yaml"
+    path.write_text(yaml.safe_dump(config))
+    run = _run_snakemake(path, tmp_path, "--dry-run")
+    assert run.returncode != 0
+    text = run.stdout + run.stderr
+    assert message in text and "Traceback" not in text and "medseg/lv/config.py" not in text
+    assert not (tmp_path / "results").exists()
+
+
 def test_ratings_file_is_folded_into_the_study_page(smoke_study, tmp_path):
     """A reviewer's downloaded ratings, named in the config, appear on the next run's study page."""
     results, run = smoke_study
