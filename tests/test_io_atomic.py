@@ -67,3 +67,15 @@ def test_leftovers_of_killed_writers_are_swept(tmp_path):
     assert not stale_dir.exists() and live.exists()
     assert remove_stale_temporaries(tmp_path / "summary.json") == [stale_file]
     assert (tmp_path / "model" / "model.pt").read_bytes() == b"whole"
+
+
+def test_json_writes_undefined_numbers_as_null(tmp_path):
+    import json
+
+    import numpy as np
+
+    from medseg.io.atomic import write_json
+
+    path = write_json(tmp_path / "s.json", {"dice": float("nan"), "hd": np.float32("inf"), "n": [1.5, np.nan], "ok": np.float64(2.0)})
+    assert path.read_text().count("null") == 3 and "NaN" not in path.read_text()
+    assert json.loads(path.read_text(), parse_constant=lambda c: pytest.fail(f"bare {c}")) == {"dice": None, "hd": None, "n": [1.5, None], "ok": 2.0}

@@ -131,8 +131,29 @@ def write_text(path: str | os.PathLike[str], text: str) -> Path:
 
 
 def write_json(path: str | os.PathLike[str], data: Any) -> Path:
-    """Write ``data`` as indented JSON to ``path`` atomically."""
-    return write_text(path, json.dumps(data, indent=2, sort_keys=False, default=_json_default) + "\n")
+    """Write ``data`` as indented JSON to ``path`` atomically.
+
+    NaN and infinite numbers (an undefined metric) are written as ``null``: bare ``NaN`` is
+    no JSON, and strict readers (browsers, ``jq``, R's jsonlite) refuse the whole file.
+    """
+    text = json.dumps(_finite_or_null(data), indent=2, sort_keys=False, default=_json_default, allow_nan=False)
+    return write_text(path, text + "\n")
+
+
+def _finite_or_null(value: Any) -> Any:
+    import math
+
+    import numpy as np
+
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _finite_or_null(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite_or_null(item) for item in value]
+    if isinstance(value, np.ndarray):
+        return _finite_or_null(value.tolist())
+    return value
 
 
 def _json_default(value: Any) -> Any:
