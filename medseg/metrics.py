@@ -10,7 +10,8 @@ Edge cases (documented contract):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from skimage.measure import find_contours
@@ -184,3 +185,15 @@ def mean_sd(values: Sequence[float]) -> dict[str, float | int]:
         "n": int(finite.size),
         "n_undefined": int(array.size - finite.size),
     }
+
+
+def mean_sd_text(stats: Mapping[str, Any], digits: int = 4) -> str:
+    """``mean ± SD`` of a :func:`mean_sd` result, with ``(n=k of m)`` when the metric is
+    undefined for some of the values (a subject without a reference myocardium), so that a
+    table's subject count never overstates what a figure averages; ``–`` when none is defined."""
+    mean, sd = stats.get("mean"), stats.get("sd")
+    if mean is None or not np.isfinite(mean):
+        return "–"
+    text = f"{mean:.{digits}f} ± {sd:.{digits}f}"
+    n, undefined = int(stats.get("n") or 0), int(stats.get("n_undefined") or 0)
+    return text + (f" (n={n} of {n + undefined})" if undefined else "")

@@ -76,3 +76,10 @@ def test_myocardium_dice_scores_only_annotated_pixels():
     cavity_only[inner] = 2
     assert math.isnan(metrics.myocardium_dice(pred, cavity_only))
     assert metrics.frame_metrics(np.where(pred, 1, 0), ref, (1.0, 1.0))["dice"] == 1.0
+
+
+def test_mean_sd_text_names_n_when_some_values_are_undefined():
+    assert metrics.mean_sd_text(metrics.mean_sd([0.7, 0.9])) == "0.8000 ± 0.1414"
+    assert metrics.mean_sd_text(metrics.mean_sd([0.5, 0.9, float("nan")]), 2) == "0.70 ± 0.28 (n=2 of 3)"
+    assert metrics.mean_sd_text(metrics.mean_sd([float("nan")])) == "–"
+    assert metrics.mean_sd_text({"mean": None, "sd": None, "n": 0, "n_undefined": 2}) == "–"

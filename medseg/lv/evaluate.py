@@ -13,7 +13,7 @@ import numpy as np
 from medseg.errors import ImageReadError
 from medseg.io.atomic import write_json, write_text
 from medseg.io.cine import read_cine_array
-from medseg.metrics import frame_metrics, mean_sd
+from medseg.metrics import frame_metrics, mean_sd, mean_sd_text
 from medseg.tables import PREDICTION_COLUMNS, read_stage_table
 
 METRICS = ("dice", "hd", "hd95", "apd_endo", "apd_epi", "dice_cavity")
@@ -138,7 +138,7 @@ def evaluate_table(table: str | Path, out_dir: str | Path, provenance: dict[str,
         stats = content["over_subjects"]
         one_empty = sum(values["frames_one_empty"] for values in content["subjects"].values())
         ablation_rows.append(
-            [variant, len(content["subjects"]), one_empty, *[f"{stats[m]['mean']:.4f} ± {stats[m]['sd']:.4f}" for m in METRICS]]
+            [variant, len(content["subjects"]), one_empty, *[mean_sd_text(stats[m]) for m in METRICS]]
         )
     write_text(out_dir / "ablation.tsv", _tsv(["variant", "subjects", "frames_one_empty", *METRICS], ablation_rows))
     return summary

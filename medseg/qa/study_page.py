@@ -14,6 +14,7 @@ import numpy as np
 
 from medseg.errors import InputRejected
 from medseg.qa import figures
+from medseg.metrics import mean_sd_text
 from medseg.qa.html import badge, esc, fmt, page, redact_paths, table
 
 __all__ = ["Evaluation", "read_evaluation", "render_study_page", "write_study_page"]
@@ -227,10 +228,11 @@ def _lv_section(ev: Evaluation, folds: Mapping[str, str], areas: Sequence[Path])
     ablation = []
     for name, s in variants.items():
         stats = s.get("over_subjects") or {}
-        ablation.append([name, len(s.get("subjects") or {})] + [
-            f"{fmt((stats.get(m) or {}).get('mean'), 3)} ± {fmt((stats.get(m) or {}).get('sd'), 3)}" for m in metrics
-        ])
-    out = "<h2>LV</h2>" + table(["variant", "subjects", *metrics], ablation, caption="Ablation (mean ± SD over subjects)")
+        ablation.append([name, len(s.get("subjects") or {})] + [mean_sd_text(stats.get(m) or {}, 3) for m in metrics])
+    out = "<h2>LV</h2>" + table(
+        ["variant", "subjects", *metrics], ablation,
+        caption="Ablation (mean ± SD over subjects; n=k of m where a metric is undefined for some subjects)",
+    )
     main = _main_variant(variants, "multi_level")
     dice: dict[str, dict[str, float]] = {}
     for name, s in variants.items():
