@@ -202,3 +202,21 @@ def test_nii_gz_is_read_itself_when_an_unzipped_copy_sits_beside_it(tmp_path: Pa
     assert sitk.GetArrayFromImage(read_image(zipped)).max() == 100
     assert sitk.GetArrayFromImage(read_image(unzipped)).max() == 7
     assert check_path(zipped, "mr").measurements["size"] == [40, 40, 40]
+
+
+@pytest.mark.parametrize("name", ["A.NII.GZ", "B.Nii", "D.MHA", "E.MHD", "F.NRRD", "G.NHDR"])
+def test_upper_case_suffixes_write_and_read_back(tmp_path: Path, name: str) -> None:
+    image = sitk.GetImageFromArray(np.arange(60, dtype=np.float32).reshape(3, 4, 5))
+    image.SetSpacing((0.5, 0.7, 2.0))
+    path = write_image(image, tmp_path / name)
+    assert path.name == name
+    back = read_image(path)
+    assert back.GetSpacing() == pytest.approx((0.5, 0.7, 2.0))
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(back), sitk.GetArrayFromImage(image))
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_write_into_a_file_used_as_a_folder_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(ImageWriteError, match=r"afile/x\.nii\.gz: cannot write"):
+        write_image(sitk.Image(4, 4, 4, sitk.sitkFloat32), tmp_path / "afile" / "x.nii.gz")

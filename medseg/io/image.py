@@ -137,17 +137,19 @@ def itk_readable_name(path: str | os.PathLike[str]) -> Iterator[str]:
     """A name under which ITK reads ``path`` itself and no other file.
 
     Given ``X.nii.gz``, ITK's NIfTI reader opens ``X.nii`` instead when that file exists
-    (as it does after a user unzipped a copy for another tool). Such a path is read
-    through a link in a private folder.
+    (as it does after a user unzipped a copy for another tool), and it refuses a
+    mixed-case suffix such as ``.Nii``. Such a NIfTI path is read through a link with a
+    plain lower-case name in a private folder.
     """
     path = Path(path)
-    name = path.name.lower()
-    sibling = path.with_name(path.name[: -len(".gz")]) if name.endswith(".nii.gz") else None
-    if sibling is None or not sibling.exists():
+    suffix = image_suffix(path)
+    written = path.name[len(path.name) - len(suffix):] if suffix else ""
+    unzipped = path.with_name(path.name[: -len(".gz")]) if suffix == ".nii.gz" else None
+    if suffix not in (".nii", ".nii.gz") or (written == suffix and (unzipped is None or not unzipped.exists())):
         yield str(path)
         return
     with tempfile.TemporaryDirectory(prefix="medseg-read-") as folder:
-        link = Path(folder) / "image.nii.gz"
+        link = Path(folder) / f"image{suffix}"
         link.symlink_to(path.resolve())
         yield str(link)
 
@@ -241,25 +243,44 @@ def write_image(image: sitk.Image, path: str | os.PathLike[str], *, modality: st
         image.EraseMetaData(NON_FINITE_KEY)
     try:
         if suffix in _DETACHED:
-            _write_detached(image, path, compress)
+            _write_detached(image, path, suffix, compress)
         else:
             with atomic_path(path) as tmp:
-                sitk.WriteImage(image, str(tmp), compress)
+                _write_lower_case(image, tmp, suffix, compress)
     except RuntimeError as error:
         raise ImageWriteError(f"{path}: cannot write {FORMATS[suffix][0]}{_sitk_reason(str(error))}") from None
+    except OSError as error:
+        raise ImageWriteError(f"{path}: cannot write: {error.strerror or error}") from None
     finally:
         if count is not None:
             image.SetMetaData(NON_FINITE_KEY, count)
     return path
 
 
-def _write_detached(image: sitk.Image, path: Path, compress: bool) -> None:
+def _itk_name(name: str, suffix: str) -> str:
+    """``name`` with its format suffix in lower case: ITK picks a writer by a lower-case suffix."""
+    return name[: len(name) - len(suffix)] + suffix
+
+
+def _write_lower_case(image: sitk.Image, tmp: Path, suffix: str, compress: bool) -> None:
+    """Write to ``tmp`` through a name whose suffix ITK recognises (``A.NII.GZ`` as ``A.nii.gz``)."""
+    target = tmp.with_name(_itk_name(tmp.name, suffix))
+    try:
+        sitk.WriteImage(image, str(target), compress)
+        if target != tmp:
+            os.replace(target, tmp)
+    finally:
+        if target != tmp:
+            target.unlink(missing_ok=True)
+
+
+def _write_detached(image: sitk.Image, path: Path, suffix: str, compress: bool) -> None:
     """Header plus data file: write both in a temporary folder, move the data file first."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
     try:
-        sitk.WriteImage(image, str(tmp / path.name), compress)
-        header = tmp / path.name
+        header = tmp / _itk_name(path.name, suffix)
+        sitk.WriteImage(image, str(header), compress)
         for item in tmp.iterdir():
             if item != header:
                 os.replace(item, path.parent / item.name)
