@@ -220,3 +220,24 @@ def test_write_into_a_file_used_as_a_folder_is_a_clear_error(tmp_path: Path) -> 
     (tmp_path / "afile").write_text("x")
     with pytest.raises(ImageWriteError, match=r"afile/x\.nii\.gz: cannot write"):
         write_image(sitk.Image(4, 4, 4, sitk.sitkFloat32), tmp_path / "afile" / "x.nii.gz")
+
+
+def test_nifti2_is_named_as_such(tmp_path: Path) -> None:
+    import nibabel as nib
+
+    path = tmp_path / "two.nii"
+    nib.save(nib.Nifti2Image(np.arange(64, dtype=np.float32).reshape(4, 4, 4), np.diag([2.0, 2.0, 3.0, 1.0])), path)
+    try:
+        image = read_image(path)
+    except ImageReadError as error:
+        assert "two.nii: a NIfTI-2 file, which this reader cannot open; save it as NIfTI-1" in str(error)
+    else:  # an ITK that reads NIfTI-2 must read it right
+        assert image.GetSpacing() == pytest.approx((2.0, 2.0, 3.0))
+
+
+def test_unparseable_metaimage_names_no_fake_reason(tmp_path: Path) -> None:
+    path = tmp_path / "bad.mha"
+    path.write_text("ObjectType = Image\nNDims = 3\nDimSize = 4 4\nElementType = MET_NOPE\nElementDataFile = LOCAL\n")
+    with pytest.raises(ImageReadError) as error:
+        read_image(path)
+    assert "bad.mha" in str(error.value) and "Success" not in str(error.value)
