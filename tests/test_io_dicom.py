@@ -223,3 +223,20 @@ def test_multi_frame_file_with_a_missing_slice_is_refused(tmp_path):
     path = _enhanced_mr(tmp_path / "gap", [30, 33, 36, 42, 45])
     with pytest.raises(ImageReadError, match=r"missing slices: gap of 6 mm .*enhanced\.dcm frame 3, enhanced\.dcm frame 4"):
         read_image(path.parent)
+
+
+def test_series_written_without_preamble_is_read(tmp_path):
+    from pydicom.filewriter import dcmwrite
+
+    image = _volume()
+    write_dicom_series(image, tmp_path / "src", modality="CT")
+    (tmp_path / "raw").mkdir()
+    for source in sorted((tmp_path / "src").glob("*.dcm")):
+        ds = pydicom.dcmread(source)
+        del ds.file_meta
+        ds.preamble = None
+        dcmwrite(tmp_path / "raw" / source.stem, ds, enforce_file_format=False, implicit_vr=True, little_endian=True)
+    assert (tmp_path / "raw" / "IM-0001-0001").read_bytes()[128:132] != b"DICM"
+    raw, src = read_image(tmp_path / "raw"), read_image(tmp_path / "src")
+    assert raw.GetSize() == src.GetSize() and raw.GetSpacing() == pytest.approx(src.GetSpacing())
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(raw), sitk.GetArrayFromImage(src))

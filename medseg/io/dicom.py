@@ -151,10 +151,25 @@ def _looks_like_dicom(path: Path) -> bool:
     return False
 
 
+def _read_without_preamble(path: Path) -> pydicom.Dataset | None:
+    """A file written without the 128-byte preamble and ``DICM`` marker (older ACR-NEMA
+    style exports), if it reads as an image with a series; else None."""
+    try:
+        ds = pydicom.dcmread(path, stop_before_pixels=True, force=True)
+        if all(keyword in ds for keyword in ("Rows", "Columns", "SeriesInstanceUID")):
+            return ds
+    except Exception:  # noqa: BLE001 - any file is tried; most are no DICOM at all
+        pass
+    return None
+
+
 def _read_header(path: Path) -> SliceHeader | None:
     try:
         ds = pydicom.dcmread(path, stop_before_pixels=True)
     except InvalidDicomError:
+        ds = _read_without_preamble(path)
+        if ds is not None:
+            return _header_of(path, ds)
         if _looks_like_dicom(path):
             raise ImageReadError(f"{path}: not a valid DICOM file (corrupt or truncated)") from None
         return None
@@ -162,6 +177,10 @@ def _read_header(path: Path) -> SliceHeader | None:
         if _looks_like_dicom(path):
             raise ImageReadError(f"{path}: corrupt or truncated DICOM file ({error})") from None
         return None
+    return _header_of(path, ds)
+
+
+def _header_of(path: Path, ds: pydicom.Dataset) -> SliceHeader | None:
     try:
         if "Rows" not in ds or "Columns" not in ds:
             sop_class = getattr(getattr(ds, "file_meta", None), "MediaStorageSOPClassUID", None)
@@ -311,7 +330,7 @@ def read_slice_pixels(header: SliceHeader) -> np.ndarray:
     path = header.path
     try:
         with _lenient_reading():
-            ds = pydicom.dcmread(path)
+            ds = pydicom.dcmread(path, force=True)  # the header was read already: this is DICOM
             array = ds.pixel_array
             slope = _float(ds, "RescaleSlope")
             intercept = _float(ds, "RescaleIntercept")
