@@ -121,6 +121,15 @@ def test_single_phase_is_rejected(tmp_path):
         read_cine_dicom(tmp_path / "one")
 
 
+def test_image_without_a_position_is_named(cine_folder):
+    victim = sorted(cine_folder.iterdir())[4]
+    ds = pydicom.dcmread(victim)
+    del ds.ImagePositionPatient  # SliceLocation stays: it says nothing of where the plane lies
+    ds.save_as(victim)
+    with pytest.raises(ImageReadError, match=f"{victim.name}: no ImagePositionPatient/ImageOrientationPatient"):
+        read_cine_dicom(cine_folder)
+
+
 def test_corrupt_cine_file_named(cine_folder):
     victim = sorted(cine_folder.iterdir())[5]
     victim.write_bytes(victim.read_bytes()[:-50])

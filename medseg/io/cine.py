@@ -117,13 +117,8 @@ def _select(folder: Path, headers: list[SliceHeader], series_uid: str | None) ->
 
 
 def _group_by_position(folder: Path, headers: list[SliceHeader]) -> tuple[list[list[SliceHeader]], np.ndarray]:
-    if all(h.position is not None and h.orientation is not None for h in headers):
-        normal = headers[0].normal
-        keys = np.array([float(np.dot(h.position, normal)) for h in headers])
-    elif all(h.slice_location is not None for h in headers):
-        keys = np.array([float(h.slice_location) for h in headers])
-    else:
-        raise ImageReadError(f"{folder}: images without ImagePositionPatient or SliceLocation; cannot group slices")
+    normal = headers[0].normal  # check_consistent made sure every image has a position and orientation
+    keys = np.array([float(np.dot(h.position, normal)) for h in headers])
     order = np.argsort(keys, kind="stable")
     groups: list[list[SliceHeader]] = []
     centres: list[float] = []
@@ -161,8 +156,9 @@ def _rr_interval(headers: list[SliceHeader]) -> float | None:
 def read_cine_dicom(folder: str | os.PathLike[str], series_uid: str | None = None) -> CineStudy:
     """Read a cine MR study from a DICOM folder.
 
-    Images are grouped into slices by their position along the slice normal (SliceLocation
-    when positions are missing), slices ordered along the normal, phases by TriggerTime.
+    Images are grouped into slices by their position along the slice normal, slices ordered
+    along the normal, phases by TriggerTime. Every image needs ImagePositionPatient and
+    ImageOrientationPatient: without them no label could be placed on the study.
 
     Args:
         folder: folder with the cine images (sub-folders included).
@@ -195,13 +191,8 @@ def read_cine_dicom(folder: str | os.PathLike[str], series_uid: str | None = Non
     frames = np.stack([np.stack([read_slice_pixels(h) for h in group]) for group in ordered])
     first = ordered[0][0]
     row_spacing, col_spacing = first.pixel_spacing or (1.0, 1.0)
-    if first.orientation is not None:
-        direction = np.column_stack([first.orientation[:3], first.orientation[3:], first.normal])
-    else:
-        direction = np.eye(3)
-    positions = np.array(
-        [g[0].position if g[0].position is not None else np.full(3, np.nan) for g in ordered], dtype=float
-    )
+    direction = np.column_stack([first.orientation[:3], first.orientation[3:], first.normal])
+    positions = np.array([g[0].position for g in ordered], dtype=float)
     if len(centres) > 1:
         slice_spacing = float(np.median(np.diff(centres)))
     else:
