@@ -197,3 +197,14 @@ def test_colour_image_is_refused_with_its_name(tmp_path):
     sitk.WriteImage(sitk.GetImageFromArray(np.ones((6, 40, 40, 3), np.float32), isVector=True), str(path))
     with pytest.raises(ImageReadError, match=r"rgb\.nii\.gz: a cine study has one value per pixel; this image has 3"):
         read_cine(path)
+
+
+def test_one_image_of_a_cine_study_reads_the_whole_study(cine_folder):
+    from medseg.checks import check_path
+
+    one = sorted(cine_folder.glob("*.dcm"))[3]
+    study, whole = read_cine(one), read_cine(cine_folder)
+    np.testing.assert_array_equal(study.frames, whole.frames)
+    np.testing.assert_allclose(study.positions, whole.positions)
+    from_file, from_folder = check_path(one, "cine"), check_path(cine_folder, "cine")
+    assert from_file.measurements["size"] == from_folder.measurements["size"] == [12, 10, 4, 6]

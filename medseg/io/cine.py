@@ -161,7 +161,8 @@ def read_cine_dicom(folder: str | os.PathLike[str], series_uid: str | None = Non
     ImageOrientationPatient: without them no label could be placed on the study.
 
     Args:
-        folder: folder with the cine images (sub-folders included).
+        folder: folder with the cine images (sub-folders included), or one of its images
+            (then its series is read).
         series_uid: read only this series; by default all images, provided they share one
             orientation and matrix (one series per slice is combined).
 
@@ -173,7 +174,15 @@ def read_cine_dicom(folder: str | os.PathLike[str], series_uid: str | None = Non
             some position (named), only one phase, or inconsistent geometry.
     """
     folder = Path(folder)
-    headers = _select(folder, scan_dicom_folder(folder), series_uid)
+    if folder.is_file():  # one image of the study: read its series from the folder it lies in
+        headers = scan_dicom_folder(folder.parent)
+        mine = next((h for h in headers if h.path == folder), None)
+        if mine is None:
+            raise ImageReadError(f"{folder}: not a DICOM image")
+        folder, series_uid = folder.parent, series_uid or mine.series_uid
+    else:
+        headers = scan_dicom_folder(folder)
+    headers = _select(folder, headers, series_uid)
     check_consistent(folder, headers)
     groups, centres = _group_by_position(folder, headers)
     counts = [len(g) for g in groups]
@@ -333,12 +342,12 @@ def read_cine(path: str | os.PathLike[str]) -> CineStudy:
     Raises:
         ImageReadError: if the path is missing or cannot be read as a cine study.
     """
-    from medseg.io.image import read_image, stored_nonfinite
+    from medseg.io.image import DICOM_SUFFIXES, read_image, stored_nonfinite
 
     path = Path(path)
     if not path.exists():
         raise ImageReadError(f"{path}: no such file or folder")
-    if path.is_dir():
+    if path.is_dir() or path.suffix.lower() in DICOM_SUFFIXES:
         return read_cine_dicom(path)
     image = read_image(path)
     try:

@@ -25,6 +25,7 @@ from pydicom import config as pydicom_config
 from pydicom.errors import InvalidDicomError
 
 from medseg.errors import ImageReadError
+from medseg.io.image import DICOM_SUFFIXES
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +35,7 @@ NONUNIFORM_TOLERANCE = 0.10
 GAP_FACTOR = 1.5
 #: Images closer than this along the normal (mm) are at the same slice position.
 SAME_POSITION_MM = 0.01
-_DICOM_SUFFIXES = {".dcm", ".dicom", ".ima"}
+_DICOM_SUFFIXES = set(DICOM_SUFFIXES)
 
 __all__ = [
     "MultiPhaseSeriesError",

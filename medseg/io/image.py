@@ -31,8 +31,10 @@ FORMATS: dict[str, tuple[str, str]] = {
     ".mhd": ("MetaImage", "MetaImageIO"),
 }
 _DETACHED = {".nhdr", ".mhd"}
+#: Suffixes of single DICOM image files (a folder of them is read as a series).
+DICOM_SUFFIXES = (".dcm", ".dicom", ".ima")
 
-__all__ = ["FORMATS", "NON_FINITE_KEY", "ImageWriteError", "image_suffix", "read_image", "stored_nonfinite", "write_image"]
+__all__ = ["DICOM_SUFFIXES", "FORMATS", "NON_FINITE_KEY", "ImageWriteError", "image_suffix", "read_image", "stored_nonfinite", "write_image"]
 
 
 class ImageWriteError(MedsegError):
@@ -220,7 +222,7 @@ def read_image(path: str | os.PathLike[str], series_uid: str | None = None) -> s
         from medseg.io.dicom import read_dicom_series  # pydicom is loaded for DICOM input only
 
         return read_dicom_series(path, series_uid)
-    if path.suffix.lower() in {".dcm", ".dicom", ".ima"}:
+    if path.suffix.lower() in DICOM_SUFFIXES:
         return _read_dicom_file(path, series_uid)
     return _read_file(path)
 

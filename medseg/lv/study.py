@@ -109,8 +109,10 @@ def read_volume(path: str | Path) -> CineVolume:
     path = Path(path)
     if not path.exists():
         raise ImageReadError(f"{path}: no such file or folder")
-    if path.is_dir():
-        from medseg.io.cine import cine_to_image, read_cine  # pydicom: only for DICOM folders
+    from medseg.io.image import DICOM_SUFFIXES, nifti_stored_dims, read_image, stored_nonfinite
+
+    if path.is_dir() or path.suffix.lower() in DICOM_SUFFIXES:
+        from medseg.io.cine import cine_to_image, read_cine  # pydicom: only for DICOM input
 
         study = read_cine(path)
         _reject_non_mr(study, path)
@@ -118,8 +120,6 @@ def read_volume(path: str | Path) -> CineVolume:
         check_cine_frames(frames, path)
         image = cine_to_image(study)
         return CineVolume(frames, tuple(map(float, study.pixel_spacing)), float(study.slice_spacing), image, path)
-    from medseg.io.image import nifti_stored_dims, read_image, stored_nonfinite
-
     image = read_image(path)
     hidden = stored_nonfinite(image)
     if hidden:
