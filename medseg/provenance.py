@@ -103,17 +103,32 @@ def cpu_description() -> dict[str, Any]:
     return {"model": model, "torch_capability": capability, "isa_limits": limits}
 
 
-def collect_provenance(config: dict[str, Any] | None = None, seed: int | None = None) -> dict[str, Any]:
+#: Method settings that change how fast a result is made, not what it is.
+RUNTIME_SETTINGS: tuple[str, ...] = ("threads", "device", "checkpoint_every")
+
+
+def settings_hash(settings: dict[str, Any]) -> str:
+    """:func:`config_hash` of a method's settings without :data:`RUNTIME_SETTINGS`, so that
+    one model trained with 2 or 8 threads, on CPU or GPU, has one settings hash."""
+    return config_hash({key: value for key, value in settings.items() if key not in RUNTIME_SETTINGS})
+
+
+def collect_provenance(
+    config: dict[str, Any] | None = None, seed: int | None = None, settings: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Collect what is needed to reproduce a result.
 
     Args:
-        config: the configuration used (hashed, not copied); None when there is none.
+        config: the study configuration used (hashed, not copied); None when there is none.
         seed: the random seed used, if any.
+        settings: the method settings a model or prediction was made with (a model
+            manifest keeps them whole; hashed here by :func:`settings_hash`).
 
     Returns:
-        A JSON-ready dict: ``medseg_version``, ``git_revision``, ``git_dirty``, ``config_sha256``,
-        ``seed``, ``python``, ``packages``, ``platform``, ``cpu_count``, ``cpu``
-        (:func:`cpu_description`), ``cuda_device``, ``created_utc``.
+        A JSON-ready dict: ``medseg_version``, ``git_revision``, ``git_dirty``,
+        ``config_sha256`` (the study config, or None), ``settings_sha256`` (the method
+        settings, or None), ``seed``, ``python``, ``packages``, ``platform``, ``cpu_count``,
+        ``cpu`` (:func:`cpu_description`), ``cuda_device``, ``created_utc``.
     """
     git = git_revision()
     return {
@@ -121,6 +136,7 @@ def collect_provenance(config: dict[str, Any] | None = None, seed: int | None = 
         "git_revision": git["revision"],
         "git_dirty": git["dirty"],
         "config_sha256": None if config is None else config_hash(config),
+        "settings_sha256": None if settings is None else settings_hash(settings),
         "seed": seed,
         "python": platform.python_version(),
         "packages": package_versions(),

@@ -68,3 +68,13 @@ def test_cpu_description_names_the_kernel_level_and_its_limits(monkeypatch) -> N
     assert cpu["torch_capability"] == torch.backends.cpu.get_cpu_capability()
     assert cpu["isa_limits"] == {"ONEDNN_MAX_CPU_ISA": "AVX2"}
     assert cpu["model"] is None or isinstance(cpu["model"], str)
+
+
+def test_settings_hash_ignores_how_fast_a_result_was_made():
+    from medseg.provenance import settings_hash
+
+    settings = {"depth": 20, "variant": "multi_level", "threads": 2, "device": "auto", "seed": 1}
+    assert settings_hash(settings) == settings_hash({**settings, "threads": 8, "device": "cuda"})
+    assert settings_hash(settings) != settings_hash({**settings, "depth": 56})
+    info = collect_provenance(seed=1, settings=settings)
+    assert info["config_sha256"] is None and info["settings_sha256"] == settings_hash(settings)

@@ -115,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
         scheme=args.scheme,
         k=len(folds) if args.scheme == "kfold" else None,
         seed=args.seed,
-        provenance=collect_provenance({"task": args.task, "scheme": args.scheme, "k": args.k}, seed=args.seed),
+        provenance=collect_provenance(seed=args.seed, settings={"task": args.task, "scheme": args.scheme, "k": args.k}),
     )
     logger.info("wrote %d folds of %d subjects to %s", len(folds), len(kept), args.out)
     return 0

@@ -117,6 +117,9 @@ def train_baseline(cases_table: str | os.PathLike[str], config: EarsConfig, out_
                 "method": "mean-template normalised cross-correlation",
                 "config": {"seed": config.seed, "ears": {"spacing_mm": config.spacing_mm, "hu_clip": list(config.hu_clip)}},
                 "training": {"cases": len(cases), "subjects": sorted({c.subject for c in cases}), "seconds": round(time.perf_counter() - started, 1)},
+                "provenance": collect_provenance(
+                    seed=config.seed, settings={"seed": config.seed, "ears": {"spacing_mm": config.spacing_mm, "hu_clip": list(config.hu_clip)}}
+                ),
             },
         )
     return out_dir
@@ -165,7 +168,7 @@ def detect_baseline_file(
         "ears": ears,
         "points": {s: {"present": ears[s]["present"], "position": ears[s]["position_lps"]} for s in EAR_SIDES},
         "decision": {"threshold": threshold},
-        "provenance": collect_provenance(manifest["config"], manifest["config"].get("seed")),
+        "provenance": collect_provenance(seed=manifest["config"].get("seed"), settings=manifest["config"]),
     }
     write_json(Path(out_dir) / "ears.json", doc)
     return doc

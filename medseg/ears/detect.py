@@ -143,7 +143,7 @@ def detection_document(detection: Detection, source: str | None = None, model: E
     }
     if model is not None:
         doc["model"] = {"path": str(model.path), "variant": model.manifest.get("variant"), "model_sha256": model.manifest["files"].get("model.pt")}
-        doc["provenance"] = collect_provenance(model.config.to_dict(), model.config.seed)
+        doc["provenance"] = collect_provenance(seed=model.config.seed, settings=model.config.to_dict())
     return doc
 
 

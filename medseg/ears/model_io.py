@@ -65,7 +65,7 @@ def save_model(out_dir: str | os.PathLike[str], trained: Any, variant: str = "fu
                 "architecture": architecture(trained.config),
                 "config": {"seed": trained.config.seed, "ears": {k: v for k, v in trained.config.to_dict().items() if k != "seed"}},
                 "training": trained.summary,
-                "provenance": collect_provenance(trained.config.to_dict(), trained.config.seed),
+                "provenance": collect_provenance(seed=trained.config.seed, settings=trained.config.to_dict()),
             },
         )
     return out_dir

@@ -56,7 +56,7 @@ def save_model(
                 "variant": config.variant,
                 "config": config.to_dict(),
                 "training": training or {},
-                "provenance": collect_provenance(config.to_dict(), config.seed),
+                "provenance": collect_provenance(seed=config.seed, settings=config.to_dict()),
             },
         )
     return folder

@@ -209,7 +209,7 @@ def segment_study(
             "max_wall_mm": config.max_wall_mm,
             "max_offset_mm": config.max_offset_mm,
         },
-        "provenance": collect_provenance(config.to_dict(), config.seed),
+        "provenance": collect_provenance(seed=config.seed, settings=config.to_dict()),
     }
     with staged_files(out_dir, last=("segment.json",)) as stage:
         write_image(labels_to_image(labels, volume.reference), stage / "labels.nii.gz")
