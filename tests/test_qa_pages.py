@@ -243,3 +243,14 @@ def test_lv_flags_score_frames_as_the_evaluation_does() -> None:
     assert "reference_disagrees" not in {f["code"] for f in flags}
     evaluated = [frame_metrics(labels[0, t], reference[0, t], (1.0, 1.0))["dice"] for t in range(2)]
     assert evaluated[0] == 1.0 and np.isnan(evaluated[1])
+
+
+def test_a_tsv_comment_that_starts_with_a_quote_keeps_every_later_rating() -> None:
+    tsv = (
+        "case\ttask\tverdict\tcomment\treviewer\ttimestamp\n"
+        'E01\tears\tneeds_correction\t"apex" cut off, see slice 3\tAB\t2026-11-29T10:00:00Z\n'
+        "E02\tears\treject\twrong side\tAB\t2026-11-29T10:01:00Z\n"
+    )
+    ratings = {r.case: r for r in parse_ratings(tsv)}
+    assert set(ratings) == {"E01", "E02"} and ratings["E02"].verdict == "reject"
+    assert ratings["E01"].comment == '"apex" cut off, see slice 3' and ratings["E01"].reviewer == "AB"

@@ -81,7 +81,7 @@ def parse_ratings(text: str, source: str = "ratings") -> list[Rating]:
         if any(not isinstance(r, dict) for r, _ in raw_rows):
             raise InputRejected(f"{source}: every rating must be an object")
     else:
-        reader = csv.DictReader(io.StringIO(text), delimiter="\t")
+        reader = csv.DictReader(io.StringIO(text), delimiter="\t", quoting=csv.QUOTE_NONE)  # the pages write no quoting
         missing = {"case", "task", "verdict"} - set(reader.fieldnames or [])
         if missing:
             raise InputRejected(f"{source}: missing column(s) {', '.join(sorted(missing))} (need {', '.join(COLUMNS)})")
