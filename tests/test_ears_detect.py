@@ -118,3 +118,17 @@ def test_a_gpu_that_is_not_there_is_named_and_nothing_is_written(study, tmp_path
                  "--out", str(model), "--device", "cuda"]) == 2
     assert "sees no CUDA GPU" in capsys.readouterr().err
     assert not list(tmp_path.iterdir())
+
+
+def test_an_absent_ear_is_expected_one_mean_inter_ear_vector_from_the_found_one():
+    from types import SimpleNamespace
+
+    from medseg.ears.detect import expected_positions
+    from medseg.ears.shape_prior import ShapePrior
+
+    prior = ShapePrior(100.0, 5.0, (0.8, 0.6, 0.0), 20.0, 12.0, 3.0, 3.0, 10, 20)
+    left = SimpleNamespace(position=np.array([50.0, 10.0, 0.0]))
+    expected = expected_positions({"left": left, "right": None}, prior)
+    np.testing.assert_allclose(expected["right"], [-30.0, -50.0, 0.0])  # the right ear lies at -x, the patient's right
+    assert expected_positions({"left": left, "right": left}, prior) == {}
+    assert expected_positions({"left": None, "right": None}, prior) == {}

@@ -80,7 +80,7 @@ def test_ears_case_page_flags_and_content(pages: dict[str, Path]) -> None:
     assert meta is not None and meta["task"] == "ears" and meta["case"] == "ear01"
     assert set(meta["flags"]) == {"one_ear", "low_margin", "shape_rejected", "reference_disagrees"}
     assert text.count("<img") == 2 and "data:image/png;base64," in text
-    assert "where it would be" in text and "mirrored" in text
+    assert "where it would be (reference position)" in text
     assert 'href="../lv/lv01.html"' in text and 'id="nav-prev"' not in text
     assert "<link" not in text and "http://" not in text and "https://" not in text  # self-contained
 
@@ -254,3 +254,22 @@ def test_a_tsv_comment_that_starts_with_a_quote_keeps_every_later_rating() -> No
     ratings = {r.case: r for r in parse_ratings(tsv)}
     assert set(ratings) == {"E01", "E02"} and ratings["E02"].verdict == "reject"
     assert ratings["E01"].comment == '"apex" cut off, see slice 3' and ratings["E01"].reviewer == "AB"
+
+
+def test_an_absent_ear_is_shown_where_the_reference_or_the_shape_prior_puts_it(tmp_path: Path) -> None:
+    import dataclasses
+
+    from medseg.qa.ears_page import _expected_region
+    from test_qa_fixtures import LEFT_EAR, RIGHT_EAR
+
+    _, pred = make_ears_case(tmp_path)
+    prediction = read_ears_prediction(pred / "ears.json")
+    image = head_ct()
+    reference = {"left": LEFT_EAR, "right": RIGHT_EAR}
+    assert _expected_region("right", prediction, reference, image, None)[1] == "reference position"
+    inside = dataclasses.replace(prediction, prior={"left": None, "right": RIGHT_EAR + [2.0, 0.0, 0.0]})
+    centre, how = _expected_region("right", inside, None, image, None)
+    np.testing.assert_allclose(centre, RIGHT_EAR + [2.0, 0.0, 0.0])
+    assert how == "shape prior, from the ear that was found"
+    outside = dataclasses.replace(prediction, prior={"left": None, "right": LEFT_EAR - [100.0, 0.0, 0.0]})
+    assert _expected_region("right", outside, None, image, None) == (None, "the shape prior places it outside the field of view")

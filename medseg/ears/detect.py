@@ -18,6 +18,7 @@ from medseg.device import describe_device, resolve_device
 from medseg.ears.decode import Candidate, Decision, decide
 from medseg.ears.model_io import EarsModel, load_model
 from medseg.ears.preprocess import Preprocessed, preprocess, to_input_grid
+from medseg.ears.shape_prior import ShapePrior
 from medseg.ears.targets import EAR_SIDES
 from medseg.ears.train import case_candidates
 from medseg.io.atomic import staged_files, write_json
@@ -102,6 +103,18 @@ def _candidate_entry(candidate: Candidate, prep: Preprocessed) -> dict[str, Any]
     }
 
 
+def expected_positions(found: dict[str, Candidate | None], prior: ShapePrior) -> dict[str, np.ndarray]:
+    """Where each absent ear would lie, by the shape prior, when the other ear was found:
+    the found ear plus or minus the mean inter-ear vector (right to left ear, LPS)."""
+    vector = prior.distance_mean * np.asarray(prior.direction, float)
+    out: dict[str, np.ndarray] = {}
+    if found.get("left") is None and found.get("right") is not None:
+        out["left"] = np.asarray(found["right"].position, float) + vector
+    if found.get("right") is None and found.get("left") is not None:
+        out["right"] = np.asarray(found["left"].position, float) - vector
+    return out
+
+
 def detection_document(detection: Detection, source: str | None = None, model: EarsModel | None = None) -> dict[str, Any]:
     """The ``ears.json`` document.
 
@@ -125,6 +138,9 @@ def detection_document(detection: Detection, source: str | None = None, model: E
                 "voxel_index": None,
                 "continuous_index": None,
             }
+    if model is not None:
+        for side, position in expected_positions(detection.decision.ears, model.shape_prior).items():
+            ears[side]["prior_position_lps"] = [round(float(v), 3) for v in position]
     rejected = [{"side": c.side, **_candidate_entry(c, prep), "reason": reason} for c, reason in detection.decision.rejected]
     doc: dict[str, Any] = {
         "coordinate_system": "LPS",

@@ -163,25 +163,26 @@ def ears_flags(prediction: EarPrediction, reference: dict[str, np.ndarray | None
     return flags
 
 
-def _image_centre(image: sitk.Image) -> np.ndarray:
-    size = np.asarray(image.GetSize(), float)
-    return np.asarray(image.TransformContinuousIndexToPhysicalPoint(((size - 1) / 2).tolist()), float)
+def _inside(image: sitk.Image, point: np.ndarray) -> bool:
+    index = np.asarray(image.TransformPhysicalPointToContinuousIndex([float(v) for v in point]), float)
+    return bool(np.all(index >= -0.5) and np.all(index <= np.asarray(image.GetSize(), float) - 0.5))
 
 
 def _expected_region(
     side: str, prediction: EarPrediction, reference: dict[str, np.ndarray | None] | None, image: sitk.Image, heatmap: sitk.Image | None
 ) -> tuple[np.ndarray | None, str]:
-    """Where an absent ear would be, and how that was found."""
-    if prediction.prior[side] is not None:
-        return prediction.prior[side], "prior position (ears.json)"
-    other = "right" if side == "left" else "left"
-    if prediction.position[other] is not None:
-        centre = _image_centre(image)
-        mirrored = prediction.position[other].copy()
-        mirrored[0] = 2 * centre[0] - mirrored[0]
-        return mirrored, f"{other} ear mirrored across the image mid-plane"
+    """Where an absent ear would be, and how that was found.
+
+    The reference comes first, then the shape prior's position beside the ear that was
+    found (``prior_position_lps`` in ears.json); a position outside the image is returned as
+    None with the reason, since a circle drawn elsewhere would point at the wrong anatomy.
+    """
     if reference is not None and reference.get(side) is not None:
         return reference[side], "reference position"
+    if prediction.prior[side] is not None:
+        if not _inside(image, prediction.prior[side]):
+            return None, "the shape prior places it outside the field of view"
+        return prediction.prior[side], "shape prior, from the ear that was found"
     if heatmap is not None:
         array = sitk.GetArrayViewFromImage(heatmap)
         if array.size and float(array.max()) > 0:
@@ -258,7 +259,7 @@ def render_ears_page(
         else:
             centre, how = _expected_region(side, prediction, reference, image, heatmap)
             if centre is None:
-                sections.append(f"<h3>{esc(side)} ear: absent</h3><p class=\"muted\">no position to show.</p>")
+                sections.append(f"<h3>{esc(side)} ear: absent</h3><p class=\"muted\">{esc(how or 'no position to show')}.</p>")
                 continue
             regions.append({"position": centre, "radius_mm": limits.region_mm, "color": "cyan"})
             caption = f"{side} ear absent; dashed circle: where it would be ({how})."
