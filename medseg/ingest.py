@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -105,6 +106,24 @@ def _ingest_lv(case: CohortCase, folder: Path, checks: dict[str, Any], contour_o
     return result
 
 
+def _without_case_paths(reason: str, case: CohortCase) -> str:
+    """``reason`` with the case's image and annotation paths as ``‹image›`` / ``‹annotation›``.
+
+    Reasons reach the report and the QA pages, which are shared; a folder name may carry a
+    patient's name (``DOE JOHN 19500101/CT HEAD``), with spaces and commas that no general
+    path pattern can bound. The cohort sheet says which files the case has.
+    """
+    for path, name in ((case.image, "‹image›"), (case.annotation, "‹annotation›")):
+        if path is None:
+            continue
+        forms = {str(path), os.fspath(Path(path).absolute())}
+        with contextlib.suppress(OSError):
+            forms.add(str(Path(path).resolve()))
+        for form in sorted(forms, key=len, reverse=True):
+            reason = reason.replace(form, name)
+    return reason
+
+
 def ingest_case(case: CohortCase, out_dir: str | Path, config: dict[str, Any] | None = None) -> dict[str, Any]:
     """Read, check and convert one case into ``out_dir`` (replaced atomically).
 
@@ -128,6 +147,7 @@ def ingest_case(case: CohortCase, out_dir: str | Path, config: dict[str, Any] | 
             if isinstance(error, AnnotationRejected):
                 code = "annotation"
             result = _rejected(code, str(error))
+        result.reasons = [_without_case_paths(reason, case) for reason in result.reasons]
         if result.status != "accepted":
             for name in ("image.nii.gz", "landmarks.json", "labels.nii.gz", "label_check.json"):
                 (folder / name).unlink(missing_ok=True)

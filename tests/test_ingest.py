@@ -100,3 +100,13 @@ def test_cine_that_lv_training_would_refuse_is_rejected_at_ingest(tmp_path, shap
     assert verdict["status"] == "rejected" and verdict["codes"] == ["not_cine"]
     assert reason in verdict["reasons"][0]
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["check.json"]
+
+
+def test_a_rejection_names_no_folder_that_may_carry_a_patient_name(tmp_path):
+    folder = tmp_path / "pacs" / "DOE JOHN, 19500101" / "CT HEAD"
+    folder.mkdir(parents=True)
+    (folder / "notes.txt").write_text("not an image")
+    verdict = ingest_case(CohortCase(subject="S1", case="c1", task="ears", image=folder, annotation=None), tmp_path / "out")
+    assert verdict["status"] == "rejected"
+    text = json.dumps(verdict["reasons"]) + (tmp_path / "out" / "check.json").read_text()
+    assert "DOE" not in text and "JOHN" not in text and "‹image›" in verdict["reasons"][0]

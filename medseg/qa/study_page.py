@@ -204,7 +204,7 @@ def _real_ct_section(checks: Sequence[Mapping[str, Any]]) -> str:
     for check in checks:
         name = check.get("name", "?")
         if check.get("skipped"):
-            rows.append([name, "whole scan", "", "", verdict[None] + f": {check['skipped']}"])
+            rows.append([name, "whole scan", "", "", verdict[None] + f": {redact_paths(check['skipped'])}"])
             continue
         full = check.get("full") or {}
         distances = ", ".join(fmt(m.get("distance_mm"), 1) if m.get("distance_mm") is not None else "not found" for m in full.get("matches", []))
@@ -214,7 +214,7 @@ def _real_ct_section(checks: Sequence[Mapping[str, Any]]) -> str:
                      f"{verdict[full.get('ok')]} (annotated ears: {distances} mm{response})"])
         for crop, entry in (check.get("crops") or {}).items():
             z = entry.get("z_mm") or ["?", "?"]
-            note = verdict[entry.get("ok")] + (f": {entry['skipped']}" if entry.get("skipped") else "")
+            note = verdict[entry.get("ok")] + (f": {redact_paths(entry['skipped'])}" if entry.get("skipped") else "")
             rows.append([name, f"crop {crop} (z {z[0]}–{z[1]} mm)", 0, entry.get("found_ears", ""), note])
     return "<h2>Ears on real CT</h2>" + table(
         ["CT", "region", "ears expected", "ears found", "result"], rows,
@@ -289,6 +289,27 @@ def _ratings_section(ratings_path: Path | None, status: Sequence[Mapping[str, st
     return out
 
 
+def _config_without_paths(text: str) -> str:
+    """The study config with every path-like value (data folders, sheets, images) shown as
+    ``‹path›``: a folder name may carry a patient's name. The file's hash still names it."""
+    import yaml
+
+    def clean(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {key: clean(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [clean(item) for item in value]
+        if isinstance(value, str) and ("/" in value or "\\" in value or value.startswith("~")):
+            return "‹path›"
+        return value
+
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return redact_paths(text)
+    return yaml.safe_dump(clean(data), sort_keys=False, allow_unicode=True)
+
+
 def _provenance_section(summary: Mapping[str, Any], evaluations: Sequence[Evaluation], config: Path | None) -> str:
     blocks: list[tuple[str, Mapping[str, Any]]] = []
     if isinstance(summary.get("provenance"), dict):
@@ -314,7 +335,7 @@ def _provenance_section(summary: Mapping[str, Any], evaluations: Sequence[Evalua
     if config is not None and config.is_file():
         from medseg.provenance import file_sha256
 
-        text = config.read_text(encoding="utf-8")
+        text = _config_without_paths(config.read_text(encoding="utf-8"))
         out += f"<h3>Configuration <span class=\"muted small\">({esc(config.name)}, file sha256 {esc(file_sha256(config)[:16])}…)</span></h3><pre>{esc(text)}</pre>"
     return out
 

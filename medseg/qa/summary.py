@@ -84,7 +84,7 @@ def write_study_summary(
     for entry in config.get("ears_real_ct") or []:
         if entry.get("name") not in done:
             checks.append({"name": entry.get("name"), "image": Path(entry.get("image", "")).name, "ok": None,
-                           "skipped": f"image not found: {entry.get('image')}"})
+                           "skipped": "image not found (see ears_real_ct in the config)"})
     result = {
         "study_name": config.get("study_name", "study"),
         "seed": config.get("seed"),
