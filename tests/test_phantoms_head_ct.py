@@ -126,3 +126,13 @@ def test_noise_and_offset_are_applied(anatomy):
     outside = array[array < -700]
     assert 15 < outside[outside > -1000].std() or outside.std() > 10  # noisy air (clipped at -1024)
     assert scan.image.GetPixelID() == sitk.sitkInt16
+
+
+def test_every_scan_holds_the_ears_its_kind_names(anatomy):
+    from medseg.phantoms.head_ct import _EARS_OF_KIND, draw_scan_geometry, ears_in_view
+
+    settings = {**HEAD_CT_DEFAULTS, "max_voxels": 500_000}  # the smoke study's cap: thin slabs, rotated heads
+    rng = np.random.default_rng(0)
+    for kind in ("both", "left", "right", "vertex", "jaw") * 40:
+        geometry = draw_scan_geometry(rng, anatomy, settings, fov_kind=kind)
+        assert ears_in_view(anatomy, geometry, settings["presence_margin_mm"]) == _EARS_OF_KIND[kind], kind

@@ -478,7 +478,7 @@ def sample_scan_geometry(
         fov[:2] = fov[:2] * np.sqrt(cap / n.prod())
         n = np.floor(fov / spacing)
     size = tuple(int(v) for v in np.maximum(n, 8))
-    if kind == "both":  # slab centre within 12 mm of the ears, leaving them 12 mm inside
+    if kind == "both":  # slab centre within 12 mm of the ears; a rotated pose may still cut one off
         centre[2] *= max(0.0, min(12.0, fov[2] / 2 - 12.0))
     rotation = _rotation(rng, float(cfg["max_rotation_deg"]))
     translation = np.array([rng.uniform(-20, 20), rng.uniform(-40, 40), rng.uniform(-250, 150)])
@@ -643,6 +643,32 @@ def ear_ground_truth(anatomy: HeadAnatomy, geometry: ScanGeometry, margin_mm: fl
     return out
 
 
+#: The ears each field-of-view kind holds; a drawn pose that does not match is drawn again.
+_EARS_OF_KIND = {"both": {"left", "right"}, "left": {"left"}, "right": {"right"}, "vertex": set(), "jaw": set()}
+#: Draws of a pose before a scan keeps one whose field of view misses its kind (the ground
+#: truth is computed from the geometry either way, so it stays right).
+MAX_POSE_REDRAWS = 50
+
+
+def ears_in_view(anatomy: HeadAnatomy, geometry: ScanGeometry, margin_mm: float) -> set[str]:
+    """The sides whose ear :func:`ear_ground_truth` counts as present in this geometry."""
+    return {side for side, truth in ear_ground_truth(anatomy, geometry, margin_mm).items() if truth["present"]}
+
+
+def draw_scan_geometry(
+    rng: np.random.Generator, anatomy: HeadAnatomy, settings: dict[str, Any] | None = None, fov_kind: str | None = None
+) -> ScanGeometry:
+    """:func:`sample_scan_geometry`, drawn again (same kind) while its field of view does not
+    hold the ears its kind names, up to :data:`MAX_POSE_REDRAWS` times."""
+    cfg = {**HEAD_CT_DEFAULTS, **(settings or {})}
+    geometry = sample_scan_geometry(rng, anatomy, cfg, fov_kind)
+    for _ in range(MAX_POSE_REDRAWS):
+        if ears_in_view(anatomy, geometry, cfg["presence_margin_mm"]) == _EARS_OF_KIND[geometry.fov_kind]:
+            break
+        geometry = sample_scan_geometry(rng, anatomy, cfg, geometry.fov_kind)
+    return geometry
+
+
 @dataclass
 class HeadScan:
     """One rendered scan: the image (int16 HU), the ground truth and what was drawn."""
@@ -660,6 +686,10 @@ def generate_head_scan(
 ) -> HeadScan:
     """Draw a geometry and acquisition for ``anatomy`` and render it.
 
+    A pose whose field of view does not hold the ears its kind promises (a ``both`` scan
+    rotated so that one ear leaves a thin slab) is drawn again, so the kind recorded in the
+    ground truth and the series description says what the scan shows.
+
     Args:
         rng: the scan's random generator.
         anatomy: the subject.
@@ -670,7 +700,7 @@ def generate_head_scan(
         The scan with its ground truth.
     """
     cfg = {**HEAD_CT_DEFAULTS, **(settings or {})}
-    geometry = sample_scan_geometry(rng, anatomy, cfg, fov_kind)
+    geometry = draw_scan_geometry(rng, anatomy, cfg, fov_kind)
     noise = float(rng.uniform(*cfg["noise_sd_hu"]))
     offset = float(rng.uniform(-cfg["hu_offset"], cfg["hu_offset"]))
     blur = float(rng.uniform(0.3, 0.6))
