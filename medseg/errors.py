@@ -25,3 +25,7 @@ class ConfigError(MedsegError):
 
 class ModelError(MedsegError):
     """A model folder is missing, for another task, or fails its manifest check."""
+
+
+class OutputFolderError(MedsegError):
+    """An output folder holds other files (or the working folder) and is not replaced."""

@@ -139,7 +139,7 @@ def ingest_case(case: CohortCase, out_dir: str | Path, config: dict[str, Any] | 
     checks = config.get("checks", {})
     contour_origin = config.get("cohort", {}).get("contour_origin_px", SUNNYBROOK_ORIGIN)
     ingest = {"ears": _ingest_ears, "lv": functools.partial(_ingest_lv, contour_origin=contour_origin)}[case.task]
-    with atomic_dir(out_dir) as folder:
+    with atomic_dir(out_dir, owned="check.json") as folder:
         try:
             result = ingest(case, folder, checks)
         except MedsegError as error:

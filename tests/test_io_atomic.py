@@ -21,13 +21,14 @@ def test_failed_write_leaves_old_file_and_no_temporary(tmp_path):
 
 def test_atomic_dir_replaces_whole_folder(tmp_path):
     target = tmp_path / "model"
-    with atomic_dir(target) as tmp:
+    with atomic_dir(target, owned="b") as tmp:
         (tmp / "a").write_text("1")
-    with atomic_dir(target) as tmp:
+        (tmp / "b").write_text("1")
+    with atomic_dir(target, owned="b") as tmp:
         (tmp / "b").write_text("2")
     assert sorted(p.name for p in target.iterdir()) == ["b"]
     with pytest.raises(ValueError):
-        with atomic_dir(target) as tmp:
+        with atomic_dir(target, owned="b") as tmp:
             (tmp / "c").write_text("3")
             raise ValueError
     assert sorted(p.name for p in target.iterdir()) == ["b"]
@@ -79,3 +80,28 @@ def test_json_writes_undefined_numbers_as_null(tmp_path):
     path = write_json(tmp_path / "s.json", {"dice": float("nan"), "hd": np.float32("inf"), "n": [1.5, np.nan], "ok": np.float64(2.0)})
     assert path.read_text().count("null") == 3 and "NaN" not in path.read_text()
     assert json.loads(path.read_text(), parse_constant=lambda c: pytest.fail(f"bare {c}")) == {"dice": None, "hd": None, "n": [1.5, None], "ok": 2.0}
+
+
+def test_a_folder_with_other_files_or_the_working_folder_is_never_replaced(tmp_path, monkeypatch):
+    from medseg.errors import OutputFolderError
+
+    work = tmp_path / "mywork"
+    work.mkdir()
+    (work / "notes.txt").write_text("keep me")
+    with pytest.raises(OutputFolderError, match=r"mywork already holds files .*\(it has no manifest\.json\): notes\.txt"):
+        with atomic_dir(work, owned="manifest.json") as tmp:
+            (tmp / "manifest.json").write_text("{}")
+    assert (work / "notes.txt").read_text() == "keep me"
+
+    earlier = tmp_path / "model"
+    earlier.mkdir()
+    (earlier / "manifest.json").write_text("old")
+    with atomic_dir(earlier, owned="manifest.json") as tmp:
+        (tmp / "manifest.json").write_text("new")
+    assert (earlier / "manifest.json").read_text() == "new"
+
+    monkeypatch.chdir(earlier)
+    with pytest.raises(OutputFolderError, match="working folder"):
+        with atomic_dir(".", owned="manifest.json"):
+            pass
+    assert (earlier / "manifest.json").read_text() == "new"

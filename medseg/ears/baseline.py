@@ -107,7 +107,7 @@ def train_baseline(cases_table: str | os.PathLike[str], config: EarsConfig, out_
     ties = [t for t, a in zip(_GRID, accuracy) if a >= best - 1e-12]
     threshold = float(ties[len(ties) // 2])
     out_dir = Path(out_dir)
-    with atomic_dir(out_dir) as tmp:
+    with atomic_dir(out_dir, owned="manifest.json") as tmp:
         np.savez(tmp / "templates.npz", **templates)
         write_json(tmp / "threshold.json", {"threshold": threshold, "grid": list(_GRID), "accuracy": accuracy})
         write_manifest(

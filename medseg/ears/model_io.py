@@ -52,7 +52,7 @@ def save_model(out_dir: str | os.PathLike[str], trained: Any, variant: str = "fu
         ``out_dir``.
     """
     out_dir = Path(out_dir)
-    with atomic_dir(out_dir) as tmp:
+    with atomic_dir(out_dir, owned="manifest.json") as tmp:
         state = {k: v.detach().cpu().contiguous() for k, v in trained.network.state_dict().items()}
         torch.save(state, tmp / "model.pt")
         write_json(tmp / "shape_prior.json", trained.shape_prior.to_dict())

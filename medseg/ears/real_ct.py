@@ -182,7 +182,7 @@ def check_real_ct(
         "hu_offset_subtracted": bool(allow_offset),
         "match_radius_mm": match_radius_mm,
     }
-    with atomic_dir(out_dir) as folder:
+    with atomic_dir(out_dir, owned="summary.json") as folder:
         document = write_detection(detect(image, model, device=device), folder / "full", str(Path(image_path).name), model)
         found = _found_ears(document)
         matches = match_unsided(annotated, [p for _, p, _ in found])

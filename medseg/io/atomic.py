@@ -10,9 +10,11 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+
+from medseg.errors import OutputFolderError
 
 
 def _process_alive(pid: int) -> bool:
@@ -79,14 +81,53 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
             tmp.unlink()
 
 
-@contextlib.contextmanager
-def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
-    """Yield a temporary folder next to ``path``; it replaces ``path`` on success."""
+def check_replaceable(path: str | os.PathLike[str], owned: str | Callable[[Path], bool] | None = None) -> None:
+    """Raise unless the folder ``path`` may be replaced as a whole.
+
+    It may when it does not exist, is empty, or holds an earlier output of the same kind:
+    ``owned`` names the file such an output always has (``manifest.json``, ``check.json``,
+    ...) or is a test of the folder. The working directory and the folders above it are
+    never replaced.
+
+    Raises:
+        OutputFolderError: naming the folder and why it is kept.
+    """
     final = Path(path)
+    if not final.exists():
+        return
+    if not final.is_dir():
+        raise OutputFolderError(f"{final} exists and is not a folder")
+    here = Path.cwd().resolve()
+    if final.resolve() == here or final.resolve() in here.parents:
+        raise OutputFolderError(f"{final} is the working folder or holds it; name a new folder for the output")
+    if not any(final.iterdir()):
+        return
+    if owned is not None and (owned(final) if callable(owned) else (final / owned).is_file()):
+        return
+    sample = ", ".join(sorted(p.name for p in final.iterdir())[:3])
+    kind = f" (it has no {owned})" if isinstance(owned, str) else ""
+    raise OutputFolderError(
+        f"{final} already holds files that are no earlier output of this command{kind}: {sample}; "
+        "refusing to replace it, name a new or empty folder"
+    )
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | os.PathLike[str], owned: str | Callable[[Path], bool] | None = None) -> Iterator[Path]:
+    """Yield a temporary folder next to ``path``; it replaces ``path`` on success.
+
+    Args:
+        path: the output folder.
+        owned: what marks an earlier output that may be replaced (see :func:`check_replaceable`);
+            any other non-empty folder is refused before anything is written.
+    """
+    final = Path(path)
+    check_replaceable(final, owned)
     tmp = _temporary_sibling(final, is_dir=True)
     tmp.mkdir(parents=True)
     try:
         yield tmp
+        check_replaceable(final, owned)  # the folder may have changed while the work ran
         if final.exists():
             shutil.rmtree(final)
         os.replace(tmp, final)

@@ -167,6 +167,10 @@ def _slice_dataset(
     return ds
 
 
+def _only_dicom(folder: Path) -> bool:
+    return all(p.is_file() and p.suffix.lower() == ".dcm" for p in folder.iterdir())
+
+
 def _check_target(folder: Path) -> None:
     if folder.exists() and not folder.is_dir():
         raise FileExistsError(f"{folder} exists and is not a folder")
@@ -254,7 +258,7 @@ def write_dicom_series(
     folder = Path(folder)
     _check_target(folder)
     names = []
-    with atomic_dir(folder) as tmp:
+    with atomic_dir(folder, owned=_only_dicom) as tmp:
         for index, pixels in enumerate(stored):
             ds = _slice_dataset(
                 common,
@@ -359,7 +363,7 @@ def write_cine_dicom(
     folder = Path(folder)
     _check_target(folder)
     names = []
-    with atomic_dir(folder) as tmp:
+    with atomic_dir(folder, owned=_only_dicom) as tmp:
         for s in range(n_slices):
             for p in range(n_phases):
                 instance = s * n_phases + p + 1

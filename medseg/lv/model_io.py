@@ -46,7 +46,7 @@ def save_model(
         The folder path.
     """
     folder = Path(folder)
-    with atomic_dir(folder) as tmp:
+    with atomic_dir(folder, owned="manifest.json") as tmp:
         torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, tmp / WEIGHTS)
         write_manifest(
             tmp,

@@ -241,7 +241,7 @@ def generate_demo_cohort(
     final = Path(out_dir).resolve()
     sheet_path = Path(sheet) if sheet is not None else final / "cohort.tsv"
     records: list[dict[str, Any]] = []
-    with atomic_dir(final) as tmp:
+    with atomic_dir(final, owned="ground_truth.json") as tmp:
         jobs: list[tuple[Callable[..., list[dict[str, Any]]], tuple[int, int, dict[str, Any], Path]]] = []
         for task in ("ears", "lv"):
             if task not in tasks:
