@@ -28,6 +28,19 @@ def config_hash(config: Any) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def path_digest(path: str | os.PathLike[str]) -> str:
+    """The sha256 of a file, or of a folder's files (each relative name with its sha256, in
+    order: a DICOM series replaced under the same folder name changes it); the path itself
+    when it is neither."""
+    path = Path(path)
+    if path.is_file():
+        return file_sha256(path)
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+        return config_hash([[p.relative_to(path).as_posix(), file_sha256(p)] for p in files])
+    return str(path)
+
+
 def file_sha256(path: str | os.PathLike[str], chunk_size: int = 1 << 20) -> str:
     """Return the sha256 (hex) of a file's bytes, read in chunks."""
     digest = hashlib.sha256()
@@ -103,13 +116,14 @@ def cpu_description() -> dict[str, Any]:
     return {"model": model, "torch_capability": capability, "isa_limits": limits}
 
 
-#: Method settings that change how fast a result is made, not what it is.
-RUNTIME_SETTINGS: tuple[str, ...] = ("threads", "device", "checkpoint_every")
+#: Method settings that change nothing in a result. Threads and device are not among them:
+#: on a CPU the thread count changes the order of float sums, so trained weights differ in
+#: their last bits, and a GPU differs more.
+RUNTIME_SETTINGS: tuple[str, ...] = ("checkpoint_every",)
 
 
 def settings_hash(settings: dict[str, Any]) -> str:
-    """:func:`config_hash` of a method's settings without :data:`RUNTIME_SETTINGS`, so that
-    one model trained with 2 or 8 threads, on CPU or GPU, has one settings hash."""
+    """:func:`config_hash` of a method's settings without :data:`RUNTIME_SETTINGS`."""
     return config_hash({key: value for key, value in settings.items() if key not in RUNTIME_SETTINGS})
 
 

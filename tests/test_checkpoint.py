@@ -129,9 +129,10 @@ def test_lv_fingerprint_ignores_inference_only_settings(lv_cases):  # noqa: F811
     assert set(inference_changes) == set(INFERENCE_ONLY_SETTINGS)
     for name, value in inference_changes.items():
         assert training_fingerprint(rows, base.replace(**{name: value}), None) == reference, name
-    for name, value in {"threads": 3, "checkpoint_every": 7, "device": "cpu"}.items():
+    for name, value in {"checkpoint_every": 7, "device": "cpu"}.items():
         assert training_fingerprint(rows, base.replace(**{name: value}), None) == reference, name
-    for name, value in {"iterations": 9, "bound_cavity_only": False, "aug_prob": 0.9, "mixed_precision": True}.items():
+    changes = {"iterations": 9, "bound_cavity_only": False, "aug_prob": 0.9, "mixed_precision": True, "threads": 3}
+    for name, value in changes.items():  # threads: float sums change order, so the weights differ
         assert training_fingerprint(rows, base.replace(**{name: value}), None) != reference, name
 
 

@@ -70,11 +70,19 @@ def test_cpu_description_names_the_kernel_level_and_its_limits(monkeypatch) -> N
     assert cpu["model"] is None or isinstance(cpu["model"], str)
 
 
-def test_settings_hash_ignores_how_fast_a_result_was_made():
-    from medseg.provenance import settings_hash
+def test_settings_hash_covers_what_can_change_a_result(tmp_path):
+    from medseg.provenance import path_digest, settings_hash
 
-    settings = {"depth": 20, "variant": "multi_level", "threads": 2, "device": "auto", "seed": 1}
-    assert settings_hash(settings) == settings_hash({**settings, "threads": 8, "device": "cuda"})
+    settings = {"depth": 20, "variant": "multi_level", "threads": 2, "device": "auto", "seed": 1, "checkpoint_every": 25}
+    assert settings_hash(settings) == settings_hash({**settings, "checkpoint_every": 5})
+    assert settings_hash(settings) != settings_hash({**settings, "threads": 8})  # float sums change order
     assert settings_hash(settings) != settings_hash({**settings, "depth": 56})
     info = collect_provenance(seed=1, settings=settings)
     assert info["config_sha256"] is None and info["settings_sha256"] == settings_hash(settings)
+
+    series = tmp_path / "series"
+    series.mkdir()
+    (series / "IM-1.dcm").write_bytes(b"one")
+    before = path_digest(series)
+    (series / "IM-1.dcm").write_bytes(b"two")
+    assert path_digest(series) != before and path_digest(tmp_path / "gone") == str(tmp_path / "gone")

@@ -477,10 +477,13 @@ def train(
 
 
 def training_fingerprint(rows: Sequence[dict[str, str]], config: EarsConfig, variant: str) -> str:
-    """Identifies a training run: settings that change the result, the cases and their files."""
+    """Identifies a training run: settings that change the result (the thread count and the
+    device among them: they change the weights' last bits), the cases and their files."""
     from medseg import __version__
-    from medseg.provenance import file_sha256
+    from medseg.device import resolve_device
+    from medseg.provenance import path_digest
 
-    settings = {k: v for k, v in config.to_dict().items() if k not in ("threads", "device", "checkpoint_every")}
-    files = [[row["case"], file_sha256(row["image"]) if os.path.isfile(row["image"]) else row["image"], file_sha256(row["annotation"])] for row in rows]
+    settings = {k: v for k, v in config.to_dict().items() if k not in ("device", "checkpoint_every")}
+    settings["device_type"] = resolve_device(config.device).type  # "auto" may mean another device next time
+    files = [[row["case"], path_digest(row["image"]), path_digest(row["annotation"])] for row in rows]
     return fingerprint("ears", __version__, variant, settings, files)

@@ -274,15 +274,15 @@ def train(
 
 
 def training_fingerprint(rows: list[dict[str, str]], config: LVConfig, init: str | Path | None) -> str:
-    """Identifies a training run: settings that change the weights, the cases, their files, the initial weights."""
+    """Identifies a training run: settings that change the weights (the thread count and the
+    device among them), the cases, their files, the initial weights."""
     from medseg import __version__
-    from medseg.provenance import file_sha256
+    from medseg.device import resolve_device
+    from medseg.provenance import path_digest
 
-    def digest(path: str | Path) -> str:
-        return file_sha256(path) if Path(path).is_file() else str(path)
-
-    skip = ("threads", "device", "checkpoint_every", *INFERENCE_ONLY_SETTINGS)
+    skip = ("device", "checkpoint_every", *INFERENCE_ONLY_SETTINGS)
     settings = {k: v for k, v in config.to_dict().items() if k not in skip}
-    files = [[row.get("case"), digest(row["image"]), digest(row["annotation"])] for row in rows]
-    start = digest(Path(init) / "model.pt") if init else None
+    settings["device_type"] = resolve_device(config.device).type  # "auto" may mean another device next time
+    files = [[row.get("case"), path_digest(row["image"]), path_digest(row["annotation"])] for row in rows]
+    start = path_digest(Path(init) / "model.pt") if init else None
     return fingerprint("lv", __version__, settings, files, start)
