@@ -8,18 +8,24 @@ missing file or a changed byte stops with a clear :class:`~medseg.errors.ModelEr
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from medseg.errors import ModelError
-from medseg.io.atomic import write_json
-from medseg.provenance import file_sha256
+from medseg.io.atomic import json_ready, write_json
+from medseg.provenance import config_hash, file_sha256
 
 __all__ = ["MANIFEST", "write_manifest", "verify_manifest"]
 
 MANIFEST = "manifest.json"
+#: Key of the manifest's hash of its own content (every other key), so that an edited
+#: setting is caught as a changed weight file is.
+SELF_DIGEST = "manifest_sha256"
+
+logger = logging.getLogger(__name__)
 
 
 def write_manifest(folder: str | os.PathLike[str], task: str, fields: Mapping[str, Any]) -> dict[str, Any]:
@@ -36,6 +42,8 @@ def write_manifest(folder: str | os.PathLike[str], task: str, fields: Mapping[st
     folder = Path(folder)
     files = {p.name: file_sha256(p) for p in sorted(folder.iterdir()) if p.is_file() and p.name != MANIFEST}
     manifest = {"task": task, **fields, "files": files}
+    manifest = json_ready(manifest)
+    manifest[SELF_DIGEST] = config_hash(manifest)
     write_json(folder / MANIFEST, manifest)
     return manifest
 
@@ -52,8 +60,8 @@ def verify_manifest(folder: str | os.PathLike[str], task: str, required: Iterabl
         The manifest.
 
     Raises:
-        ModelError: missing folder or manifest, unreadable manifest, another task, a
-            required file not listed, a listed file missing or changed.
+        ModelError: missing folder or manifest, unreadable or edited manifest, another
+            task, a required file not listed, a listed file missing or changed.
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -69,6 +77,15 @@ def verify_manifest(folder: str | os.PathLike[str], task: str, required: Iterabl
         raise ModelError(f"{path}: unreadable manifest (not a JSON object)")
     if manifest.get("task") != task:
         raise ModelError(f"{folder}: this model is for task {manifest.get('task')!r}, not {task!r}")
+    if SELF_DIGEST in manifest:
+        content = {key: value for key, value in manifest.items() if key != SELF_DIGEST}
+        if config_hash(content) != manifest[SELF_DIGEST]:
+            raise ModelError(
+                f"{path}: the manifest was edited after the model was written (its settings are what "
+                "inference uses); retrain or restore the folder"
+            )
+    else:
+        logger.warning("%s: written before manifests checked themselves; its settings are taken on trust", path)
     files = manifest.get("files")
     if not isinstance(files, dict) or not files:
         raise ModelError(f"{path}: the manifest lists no files")

@@ -46,8 +46,18 @@ def test_model_saved_before_mirror_averaging_keeps_plain_decoding(model_dir):
     assert trained.config.test_flip_lr and load_model(path).config.test_flip_lr
     manifest = json.loads((path / "manifest.json").read_text())
     del manifest["config"]["ears"]["test_flip_lr"]
+    del manifest["manifest_sha256"]  # such a model was written before manifests checked themselves
     (path / "manifest.json").write_text(json.dumps(manifest))
     assert load_model(path).config.test_flip_lr is False
+
+
+def test_an_edited_setting_in_the_manifest_is_refused(model_dir):
+    path, _ = model_dir
+    manifest = json.loads((path / "manifest.json").read_text())
+    manifest["config"]["ears"]["candidate_min_score"] = 0.0
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ModelError, match="manifest was edited after the model was written"):
+        load_model(path)
 
 
 def test_tampered_file_is_refused(model_dir):

@@ -181,6 +181,11 @@ def write_json(path: str | os.PathLike[str], data: Any) -> Path:
     return write_text(path, text + "\n")
 
 
+def json_ready(data: Any) -> Any:
+    """``data`` exactly as :func:`write_json` stores it and ``json.loads`` gives it back."""
+    return json.loads(json.dumps(_finite_or_null(data), default=_json_default, allow_nan=False))
+
+
 def _finite_or_null(value: Any) -> Any:
     import math
 
