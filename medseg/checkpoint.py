@@ -46,9 +46,12 @@ FORMAT = 1
 
 
 class TrainingInterrupted(MedsegError):
-    """Training stopped on a signal after saving its checkpoint."""
+    """Training stopped on a signal after saving its checkpoint; the exit code is the
+    shell's for that signal (130 for SIGINT / Ctrl-C, 143 for SIGTERM)."""
 
-    exit_code = 143
+    def __init__(self, message: str, signal_name: str = "SIGTERM") -> None:
+        super().__init__(message)
+        self.exit_code = 128 + int(signal.Signals[signal_name])
 
 
 def resume_folder(out_dir: str | Path) -> Path:
@@ -165,7 +168,8 @@ class ResumableRun:
         if self.stop_requested:
             raise TrainingInterrupted(
                 f"training stopped by {self.stop_requested} after step {step + 1}; the checkpoint is in "
-                f"{self.folder}: run the same command again to resume"
+                f"{self.folder}: run the same command again to resume",
+                self.stop_requested,
             )
 
     def finish(self) -> None:

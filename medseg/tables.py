@@ -61,12 +61,14 @@ def read_stage_table(
     path = Path(path)
     if not path.is_file():
         raise InputRejected(f"{path}: no such table")
-    with path.open(newline="", encoding="utf-8") as handle:
+    with path.open(newline="", encoding="utf-8-sig") as handle:
         reader = csv.DictReader(handle, delimiter="\t")
         missing = [column for column in columns if column not in (reader.fieldnames or [])]
         if missing:
             raise InputRejected(f"{path}: missing column(s) {', '.join(missing)} (need {', '.join(columns)})")
-        rows = [dict(row) for row in reader if any((value or "").strip() for value in row.values())]
+        # cells past the header (a line of stray tabs) land under the key None: they are no column
+        rows = [{k: v for k, v in row.items() if k is not None} for row in reader]
+        rows = [row for row in rows if any((value or "").strip() for value in row.values())]
     if not rows and not allow_empty:
         raise InputRejected(f"{path}: the table has no rows")
     for row in rows:

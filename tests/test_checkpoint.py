@@ -205,3 +205,10 @@ def test_lv_training_time_says_when_it_spans_a_stop():
 
     assert training_time({"seconds": 12.34, "resumed_at_steps": []}) == "12.3 s"
     assert training_time({"seconds": 1707.0, "resumed_at_steps": [251]}) == "1707.0 s of training over 2 runs (resumed at step 251)"
+
+
+def test_a_stop_exits_with_the_shells_code_for_its_signal():
+    from medseg.checkpoint import TrainingInterrupted
+
+    assert TrainingInterrupted("stopped", "SIGINT").exit_code == 130
+    assert TrainingInterrupted("stopped", "SIGTERM").exit_code == 143

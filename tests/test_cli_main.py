@@ -90,3 +90,14 @@ def test_help_states_each_default_once():
         help_text = " ".join(parser.format_help().split())
         assert "(default: None)" not in help_text, path
         assert help_text.count("(default: auto)") <= 1, path
+
+
+def test_a_missing_path_is_a_user_error_not_an_internal_one(tmp_path, capsys):
+    assert main(["report", "cohort", "--ingest", str(tmp_path / "nope"), "--out", str(tmp_path / "s.tsv")]) == 2
+    err = capsys.readouterr().err
+    assert "error: No such file or directory" in err and "internal error" not in err
+
+
+def test_debug_works_after_the_command_too(tmp_path):
+    with pytest.raises(OSError):
+        main(["report", "cohort", "--ingest", str(tmp_path / "nope"), "--out", str(tmp_path / "s.tsv"), "--debug"])

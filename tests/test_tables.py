@@ -152,3 +152,10 @@ def test_tables_take_only_the_cases_the_splits_list(tmp_path):
     with pytest.raises(MedsegError, match=r"lists case\(s\) with no accepted ingest folder .*: c1"):
         write_training_table(splits, "fold00", ingest, tmp_path / "stale.tsv")
     assert not (tmp_path / "stale.tsv").exists()
+
+
+def test_stage_table_with_a_byte_order_mark_and_a_line_of_tabs(tmp_path: Path) -> None:
+    path = tmp_path / "t.tsv"
+    path.write_text("\ufeffcase\timage\nc1\ta.nii.gz\n\t\t\t\t\n", encoding="utf-8")
+    rows = read_stage_table(path, ["case", "image"], ["image"])
+    assert [r["case"] for r in rows] == ["c1"] and rows[0]["image"] == str((tmp_path / "a.nii.gz").resolve())

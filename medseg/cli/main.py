@@ -95,8 +95,12 @@ def _command_name(argv: Sequence[str]) -> str | None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
+    debug = "--debug" in argv[1:]  # every error says "rerun with --debug": take it after the command too
+    if debug:
+        argv = [argv[0]] + [word for word in argv[1:] if word != "--debug"]
     parser = build_parser(_command_name(argv))
     args = parser.parse_args(argv)
+    args.debug = getattr(args, "debug", False) or debug
     logging.basicConfig(
         level=logging.WARNING if args.quiet else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -115,6 +119,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"medseg {args.command}: interrupted", file=sys.stderr)
         return 130
+    except OSError as error:  # a path the user named: missing, unreadable, not writable
+        if args.debug:
+            raise
+        where = f": {error.filename}" if error.filename else ""
+        print(f"medseg {args.command}: error: {error.strerror or error}{where}", file=sys.stderr)
+        return EXIT_USER_ERROR
     except Exception as error:  # noqa: BLE001 - last line of defence for the user
         if args.debug:
             raise
