@@ -101,3 +101,10 @@ def test_a_missing_path_is_a_user_error_not_an_internal_one(tmp_path, capsys):
 def test_debug_works_after_the_command_too(tmp_path):
     with pytest.raises(OSError):
         main(["report", "cohort", "--ingest", str(tmp_path / "nope"), "--out", str(tmp_path / "s.tsv"), "--debug"])
+
+
+@pytest.mark.parametrize("argv", [["lv", "segment", "x.nii.gz", "--threads", "0"], ["ears", "detect", "x.nii.gz", "--threads", "-1"]])
+def test_a_thread_count_below_one_is_refused_by_the_parser(argv, capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    assert stop.value.code == 2 and "must be at least 1" in capsys.readouterr().err

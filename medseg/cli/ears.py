@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+from medseg.cli.main import positive_int
 from medseg.errors import ConfigError, ModelError
 
 DEFAULT_MODEL = Path("results/models/ears/final/full")
@@ -45,7 +46,7 @@ def register(subparsers: argparse._SubParsersAction, formatter_class: type) -> N
     train.add_argument("--config", type=Path, help="study config (YAML); its 'ears' section and 'seed' are read")
     train.add_argument("--out", required=True, type=Path, help="model folder to write")
     train.add_argument("--variant", choices=["full", "no_fps"], default="full", help="no_fps = without false-positive suppression")
-    train.add_argument("--threads", type=int, help="torch threads (default: ears.threads of the config)")
+    train.add_argument("--threads", type=positive_int, help="torch threads (default: ears.threads of the config)")
     train.add_argument("--device", metavar="DEVICE", help="auto, cpu, cuda or cuda:N (default: ears.device of the config)")
     train.set_defaults(func=_train)
 
@@ -61,7 +62,7 @@ def register(subparsers: argparse._SubParsersAction, formatter_class: type) -> N
     detect.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="model folder")
     detect.add_argument("--out", required=True, type=Path, help="output folder")
     detect.add_argument("--no-shape-constraint", action="store_true", help="skip the shape constraint (ablation)")
-    detect.add_argument("--threads", type=int, help="torch threads (default: the model's)")
+    detect.add_argument("--threads", type=positive_int, help="torch threads (default: the model's)")
     detect.add_argument("--device", default="auto", metavar="DEVICE", help=DEVICE_HELP)
     _add_ct_offset(detect)
     detect.set_defaults(func=_detect)

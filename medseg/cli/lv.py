@@ -8,7 +8,8 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from medseg.errors import ConfigError, ModelError
+from medseg.cli.main import positive_int
+from medseg.errors import ModelError
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ def register(subparsers: argparse._SubParsersAction, formatter_class: type[argpa
     train.add_argument("--out", required=True, metavar="MODEL_DIR", help="model folder to write")
     train.add_argument("--variant", choices=("multi_level", "one_level", "cnn"), default=None, help="override lv.variant")
     train.add_argument("--init", metavar="MODEL_DIR", default=None, help="initialise from this model folder")
-    train.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: lv.threads)")
+    train.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads (default: lv.threads)")
     train.add_argument("--device", default=None, metavar="DEVICE", help="auto, cpu, cuda or cuda:N (default: lv.device)")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
     train.set_defaults(func=run_train)
@@ -60,7 +61,7 @@ def register(subparsers: argparse._SubParsersAction, formatter_class: type[argpa
     segment.add_argument("input", metavar="INPUT", help="cine DICOM folder or 4D NIfTI")
     segment.add_argument("--model", default=str(DEFAULT_MODEL), metavar="MODEL_DIR", help="model folder")
     segment.add_argument("--out", required=True, metavar="OUT_DIR", help="output folder")
-    segment.add_argument("--threads", type=int, default=None, help="CPU cores used (default: lv.threads of the model)")
+    segment.add_argument("--threads", type=positive_int, default=None, help="CPU cores used (default: lv.threads of the model)")
     segment.add_argument(
         "--device", default="auto", metavar="DEVICE",
         help="auto (a CUDA GPU when torch sees one, else the CPU), cpu, cuda or cuda:N (default: auto)",
@@ -96,8 +97,6 @@ def run_train(args: argparse.Namespace) -> int:
     if args.variant:
         changes["variant"] = args.variant
     if args.threads:
-        if args.threads < 1:
-            raise ConfigError("--threads must be at least 1")
         changes["threads"] = args.threads
     if args.device:
         changes["device"] = args.device

@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+from medseg.cli.main import positive_int
 from medseg.cohort import TASKS
 
 logger = logging.getLogger(__name__)
@@ -38,7 +39,7 @@ def register(subparsers: argparse._SubParsersAction, formatter_class: type[argpa
     parser.add_argument("--out", type=Path, required=True, help="output folder (replaced)")
     parser.add_argument("--sheet", type=Path, default=None, help="cohort sheet to write (None: OUT/cohort.tsv)")
     parser.add_argument("--tasks", nargs="+", choices=TASKS, default=None, help="tasks to generate (None: the tasks of the config)")
-    parser.add_argument("--workers", type=int, default=1, help="processes rendering subjects in parallel")
+    parser.add_argument("--workers", type=positive_int, default=1, help="processes rendering subjects in parallel")
     parser.set_defaults(func=run)
 
 
