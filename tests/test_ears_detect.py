@@ -132,3 +132,14 @@ def test_an_absent_ear_is_expected_one_mean_inter_ear_vector_from_the_found_one(
     np.testing.assert_allclose(expected["right"], [-30.0, -50.0, 0.0])  # the right ear lies at -x, the patient's right
     assert expected_positions({"left": left, "right": left}, prior) == {}
     assert expected_positions({"left": None, "right": None}, prior) == {}
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a CUDA GPU")
+def test_train_names_a_missing_gpu_before_reading_any_case(tmp_path, capsys):
+    from pathlib import Path
+
+    config = Path(__file__).resolve().parents[1] / "configs" / "smoke.yaml"
+    argv = ["ears", "train", "--cases", str(tmp_path / "no_table.tsv"), "--config", str(config), "--out", str(tmp_path / "m"), "--device", "cuda"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "cuda" in err.lower() and "no_table" not in err and not (tmp_path / "m").exists()

@@ -96,3 +96,9 @@ def test_bad_crop_argument_is_a_clear_error(study, tmp_path, capsys):  # noqa: F
     assert main(["ears", "real-ct", "x.nii.gz", "--annotation", "a.json", "--model", str(study / "model"),
                  "--out", str(tmp_path / "o"), "--crop", "jaw"]) == 2
     assert "NAME=LOW:HIGH" in capsys.readouterr().err
+
+
+def test_a_crop_name_given_twice_is_refused(study, tmp_path, capsys):  # noqa: F811
+    assert main(["ears", "real-ct", "x.nii.gz", "--annotation", "a.json", "--model", str(study / "model"),
+                 "--out", str(tmp_path / "o"), "--crop", "a=0:10", "--crop", "a=20:30"]) == 2
+    assert "['a'] given twice" in capsys.readouterr().err

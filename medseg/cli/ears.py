@@ -146,6 +146,9 @@ def _train(args: argparse.Namespace) -> int:
         config = config.replace(threads=args.threads)
     if args.device:
         config = config.replace(device=args.device)
+    from medseg.device import resolve_device
+
+    resolve_device(config.device)  # a GPU that is not there is named before any case is read
     out = train(args.cases, config, args.out, variant=args.variant, progress=not getattr(args, "quiet", False))
     print(json.dumps({"model": str(out), "variant": args.variant}))
     return 0
@@ -218,7 +221,11 @@ def _real_ct(args: argparse.Namespace) -> int:
     from medseg.ears.real_ct import check_real_ct
 
     _require_model(args.model)
-    crops = dict(_parse_crop(text) for text in args.crop)
+    parsed = [_parse_crop(text) for text in args.crop]
+    crops = dict(parsed)
+    if len(crops) < len(parsed):
+        names = [name for name, _ in parsed]
+        raise ConfigError(f"--crop names must differ; {sorted({n for n in names if names.count(n) > 1})} given twice")
     summary = check_real_ct(
         args.input, args.annotation, args.model, args.out, crops,
         allow_offset=args.ct_offset == "correct", match_radius_mm=args.match_radius_mm, name=args.name,
