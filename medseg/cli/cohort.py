@@ -15,7 +15,8 @@ def register(subparsers: argparse._SubParsersAction, formatter_class: type) -> N
     )
     sub = parser.add_subparsers(dest="layout", metavar="LAYOUT", required=True)
     sunnybrook = sub.add_parser(
-        "sunnybrook", help="Sunnybrook Cardiac Data (link.csv, dicoms/, contourfiles/)", formatter_class=formatter_class
+        "sunnybrook", help="Sunnybrook Cardiac Data (link.csv, dicoms/, contourfiles/)", formatter_class=formatter_class,
+        epilog="example:\n  medseg cohort sunnybrook ../shared/data/sunnybrook --out cohort.tsv",
     )
     sunnybrook.add_argument("root", type=Path)
     sunnybrook.add_argument("--out", required=True, type=Path)

@@ -19,12 +19,19 @@ def register(subparsers: argparse._SubParsersAction, formatter_class: type) -> N
         ),
     )
     sub = parser.add_subparsers(dest="report", metavar="REPORT", required=True)
-    cohort = sub.add_parser("cohort", help="every case with its check verdict", formatter_class=formatter_class)
+    cohort = sub.add_parser(
+        "cohort", help="every case with its check verdict", formatter_class=formatter_class,
+        epilog="example:\n  medseg report cohort --ingest results/ingest/ears/* --out cohort_status.tsv",
+    )
     cohort.add_argument("--ingest", required=True, nargs="+", type=Path, help="ingest folders of the cases")
     cohort.add_argument("--out", required=True, type=Path)
     cohort.set_defaults(func=_cohort)
 
-    summary = sub.add_parser("summary", help="metrics of every task with provenance", formatter_class=formatter_class)
+    summary = sub.add_parser(
+        "summary", help="metrics of every task with provenance", formatter_class=formatter_class,
+        epilog="example:\n  medseg report summary --config results/config/config.yaml --status cohort_status.tsv "
+        "--summaries results/ears/evaluation/summary.json --out study_summary.json",
+    )
     summary.add_argument("--config", required=True, type=Path)
     summary.add_argument("--status", required=True, type=Path)
     summary.add_argument("--summaries", nargs="*", default=[], type=Path)

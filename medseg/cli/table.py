@@ -21,14 +21,22 @@ def register(subparsers: argparse._SubParsersAction, formatter_class: type) -> N
     )
     sub = parser.add_subparsers(dest="table", metavar="TABLE", required=True)
 
-    train = sub.add_parser("train", help="annotated, accepted training cases of one fold", formatter_class=formatter_class)
+    train = sub.add_parser(
+        "train", help="annotated, accepted training cases of one fold", formatter_class=formatter_class,
+        epilog="example:\n  medseg table train --splits results/ears/splits.json --fold S01 "
+        "--ingest-root results/ingest/ears --out train.tsv",
+    )
     train.add_argument("--splits", required=True, type=Path)
     train.add_argument("--fold", required=True, help="fold name, or 'final' for all subjects")
     train.add_argument("--ingest-root", required=True, type=Path)
     train.add_argument("--out", required=True, type=Path)
     train.set_defaults(func=_train)
 
-    predictions = sub.add_parser("predictions", help="held-out predictions to score", formatter_class=formatter_class)
+    predictions = sub.add_parser(
+        "predictions", help="held-out predictions to score", formatter_class=formatter_class,
+        epilog="example:\n  medseg table predictions --splits results/ears/splits.json --ingest-root results/ingest/ears "
+        "--predictions-root results/predictions/ears --variants full no_fps --out predictions.tsv",
+    )
     predictions.add_argument("--splits", required=True, type=Path)
     predictions.add_argument("--ingest-root", required=True, type=Path)
     predictions.add_argument("--predictions-root", required=True, type=Path)
