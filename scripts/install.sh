@@ -35,6 +35,11 @@ has_nvidia_gpu() {
 }
 
 venv=".venv"
+if [[ -x "$venv/bin/python" ]] && ! "$venv/bin/python" -c "import torch" >/dev/null 2>&1 \
+        && "$PYTHON" -c "import torch" >/dev/null 2>&1; then
+    echo "install: $venv has no torch and $PYTHON has one: making $venv again on top of $PYTHON"
+    rm -rf "$venv"
+fi
 if [[ ! -x "$venv/bin/python" ]]; then
     if "$PYTHON" -c "import torch" >/dev/null 2>&1; then
         echo "install: keeping the torch of $PYTHON ($("$PYTHON" -c 'import torch; print(torch.__version__)'))"

@@ -39,8 +39,8 @@ def register(subparsers: argparse._SubParsersAction, formatter_class: type) -> N
         formatter_class=formatter_class,
         description="Train the network on patches (with false-positive suppression unless --variant no_fps), "
         "learn the shape prior and tune the presence threshold on the training cases only.",
-        epilog="example:\n  medseg ears train --cases results/splits/ears/fold_0/train.tsv --config configs/demo.yaml \\\n"
-        "      --out results/models/ears/fold_0/full --variant full --threads 2",
+        epilog="example:\n  medseg ears train --cases results/ears/folds/fold00/train.tsv --config configs/demo.yaml \\\n"
+        "      --out results/models/ears/fold00/full --variant full --threads 2",
     )
     train.add_argument("--cases", required=True, type=Path, help="TSV with subject, case, image, annotation")
     train.add_argument("--config", type=Path, help="study config (YAML); its 'ears' section and 'seed' are read")
@@ -73,8 +73,8 @@ def register(subparsers: argparse._SubParsersAction, formatter_class: type) -> N
         formatter_class=formatter_class,
         description="A template-matching baseline: mean ear templates from the training cases, normalised "
         "cross-correlation, a tuned presence threshold. Writes the same ears.json as detect.",
-        epilog="example:\n  medseg ears baseline train --cases train.tsv --config configs/demo.yaml --out results/models/ears/fold_0/baseline\n"
-        "  medseg ears baseline detect ct.nii.gz --model results/models/ears/fold_0/baseline --out results/ears_baseline/ct_001",
+        epilog="example:\n  medseg ears baseline train --cases train.tsv --config configs/demo.yaml --out results/models/ears/fold00/baseline\n"
+        "  medseg ears baseline detect ct.nii.gz --model results/models/ears/fold00/baseline --out results/ears_baseline/ct_001",
     )
     actions = baseline.add_subparsers(dest="baseline_command", metavar="ACTION")
     btrain = actions.add_parser("train", help="build the templates", formatter_class=formatter_class,
