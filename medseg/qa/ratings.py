@@ -3,6 +3,8 @@
 A ratings file has one row per rated case with ``case, task, verdict, comment, reviewer,
 timestamp``; verdict is ``accept``, ``needs_correction`` or ``reject``. The JSON form is
 ``{"format": "medseg-qa-ratings", "version": 1, "ratings": [...]}`` or a bare list.
+The pages write TSV without quoting and with tabs and line breaks in comments turned into
+spaces (a TSV row holds neither); the JSON download keeps comments exactly.
 """
 
 from __future__ import annotations
