@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from medseg.ears.preprocess import Grid, Preprocessed
 from medseg.ears.shape_prior import ShapePrior, fit_shape_prior, head_threshold, lateral_depth
@@ -40,7 +41,10 @@ def test_lateral_depth_and_lone_check():
     array[:] = 0.3
     assert lateral_depth(prep, np.array([70.0, 10.0, 10.0]), "left", threshold)[1] is True
     prior = ShapePrior(100.0, 5.0, (1.0, 0.0, 0.0), 20.0, 30.0, 4.0, 3.0, 5, 10)
-    assert prior.check_lone((30.0, False), (50.0, False)) is None
+    assert prior.check_lone((30.0, False), (130.0, False)) is None
+    assert prior.other_side_least_depth() == pytest.approx(85.0 * np.cos(np.radians(20.0)) + 18.0)
+    assert "other ear" in prior.check_lone((30.0, False), (50.0, False))  # near the midline: the jaw, not an ear
+    assert prior.check_lone((30.0, False), (50.0, True)) is None  # the field of view ends: no evidence
     assert "outside" in prior.check_lone((60.0, False))
     assert "other side" in prior.check_lone((30.0, False), (20.0, False))
     assert "at least" in prior.check_lone((80.0, True))

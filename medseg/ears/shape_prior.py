@@ -92,9 +92,23 @@ class ShapePrior:
             return f"lateral depth {distance:.1f} mm outside [{low:.1f}, {high:.1f}] where an ear can lie"
         if truncated and distance > high:
             return f"at least {distance:.1f} mm of head on its lateral side (an ear lies within {high:.1f} mm)"
-        if other is not None and not other[1] and np.isfinite(other[0]) and other[0] < distance:
-            return f"nearer the other side's surface ({other[0]:.1f} mm against {distance:.1f} mm)"
+        if other is not None and not other[1] and np.isfinite(other[0]):
+            if other[0] < distance:
+                return f"nearer the other side's surface ({other[0]:.1f} mm against {distance:.1f} mm)"
+            least = self.other_side_least_depth()
+            if other[0] < least:
+                return (
+                    f"only {other[0]:.1f} mm of head towards the other side, where the other ear and its "
+                    f"lateral depth take at least {least:.1f} mm"
+                )
         return None
+
+    def other_side_least_depth(self) -> float:
+        """The least head an ear has towards the other side (mm along x): the shortest accepted
+        inter-ear distance, turned by the widest accepted angle, plus the shortest lateral depth.
+        A candidate near the midline (the jaw, the clivus) has less."""
+        low = self.distance_range()[0] * float(np.cos(np.radians(self.max_angle_deg)))
+        return max(0.0, low) + self.lateral_range()[0]
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (``shape_prior.json``)."""
