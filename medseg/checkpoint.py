@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from medseg.device import resolve_device
 from medseg.errors import MedsegError
 from medseg.io.atomic import atomic_path, write_json
 from medseg.provenance import file_sha256
@@ -68,6 +69,15 @@ def fingerprint(*parts: Any) -> str:
     """A sha256 over JSON-serialisable parts (config, table contents, code version)."""
     text = json.dumps(parts, sort_keys=True, default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def fingerprint_settings(settings: Mapping[str, Any], device: str, skip: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The settings that identify a training run: all but ``checkpoint_every`` and ``skip``,
+    with the device name replaced by the type it resolves to ("auto" may mean another device
+    next time). The thread count stays: it changes the weights' last bits."""
+    chosen = {key: value for key, value in settings.items() if key not in ("device", "checkpoint_every", *skip)}
+    chosen["device_type"] = resolve_device(device).type
+    return chosen
 
 
 def generator_state(rng: np.random.Generator) -> str:

@@ -107,6 +107,7 @@ def train_baseline(cases_table: str | os.PathLike[str], config: EarsConfig, out_
     ties = [t for t, a in zip(_GRID, accuracy) if a >= best - 1e-12]
     threshold = float(ties[len(ties) // 2])
     out_dir = Path(out_dir)
+    settings = {"seed": config.seed, "ears": {"spacing_mm": config.spacing_mm, "hu_clip": list(config.hu_clip)}}
     with atomic_dir(out_dir, owned="manifest.json") as tmp:
         np.savez(tmp / "templates.npz", **templates)
         write_json(tmp / "threshold.json", {"threshold": threshold, "grid": list(_GRID), "accuracy": accuracy})
@@ -115,11 +116,9 @@ def train_baseline(cases_table: str | os.PathLike[str], config: EarsConfig, out_
             TASK,
             {
                 "method": "mean-template normalised cross-correlation",
-                "config": {"seed": config.seed, "ears": {"spacing_mm": config.spacing_mm, "hu_clip": list(config.hu_clip)}},
+                "config": settings,
                 "training": {"cases": len(cases), "subjects": sorted({c.subject for c in cases}), "seconds": round(time.perf_counter() - started, 1)},
-                "provenance": collect_provenance(
-                    seed=config.seed, settings={"seed": config.seed, "ears": {"spacing_mm": config.spacing_mm, "hu_clip": list(config.hu_clip)}}
-                ),
+                "provenance": collect_provenance(seed=config.seed, settings=settings),
             },
         )
     return out_dir

@@ -20,6 +20,7 @@ from tqdm import tqdm
 from medseg.checkpoint import (
     ResumableRun,
     fingerprint,
+    fingerprint_settings,
     generator_state,
     restore_training_state,
     resume_folder,
@@ -480,10 +481,8 @@ def training_fingerprint(rows: Sequence[dict[str, str]], config: EarsConfig, var
     """Identifies a training run: settings that change the result (the thread count and the
     device among them: they change the weights' last bits), the cases and their files."""
     from medseg import __version__
-    from medseg.device import resolve_device
     from medseg.provenance import path_digest
 
-    settings = {k: v for k, v in config.to_dict().items() if k not in ("device", "checkpoint_every")}
-    settings["device_type"] = resolve_device(config.device).type  # "auto" may mean another device next time
+    settings = fingerprint_settings(config.to_dict(), config.device)
     files = [[row["case"], path_digest(row["image"]), path_digest(row["annotation"])] for row in rows]
     return fingerprint("ears", __version__, variant, settings, files)

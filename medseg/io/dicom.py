@@ -35,7 +35,6 @@ NONUNIFORM_TOLERANCE = 0.10
 GAP_FACTOR = 1.5
 #: Images closer than this along the normal (mm) are at the same slice position.
 SAME_POSITION_MM = 0.01
-_DICOM_SUFFIXES = set(DICOM_SUFFIXES)
 
 __all__ = [
     "MultiPhaseSeriesError",
@@ -144,7 +143,7 @@ def _floats(ds: pydicom.Dataset, keyword: str, count: int) -> np.ndarray | None:
 
 
 def _looks_like_dicom(path: Path) -> bool:
-    if path.suffix.lower() in _DICOM_SUFFIXES:
+    if path.suffix.lower() in DICOM_SUFFIXES:
         return True
     with contextlib.suppress(OSError), open(path, "rb") as handle:
         handle.seek(128)
@@ -554,16 +553,19 @@ def multiframe_headers(header: SliceHeader) -> list[SliceHeader]:
     """
     with _lenient_reading():
         ds = pydicom.dcmread(header.path, stop_before_pixels=True)
+    no_position = ImageReadError(
+        f"{header.path}: a multi-frame file without a position per frame (PlanePositionSequence); "
+        "convert it with dcm2niix and read the NIfTI"
+    )
+    if "PerFrameFunctionalGroupsSequence" not in ds:
+        raise no_position
     frames = []
     for k in range(header.number_of_frames):
         position = _functional(ds, k, "PlanePositionSequence", "ImagePositionPatient")
         orientation = _functional(ds, k, "PlaneOrientationSequence", "ImageOrientationPatient")
         spacing = _functional(ds, k, "PixelMeasuresSequence", "PixelSpacing")
-        if position is None or orientation is None or (header.number_of_frames > 1 and "PerFrameFunctionalGroupsSequence" not in ds):
-            raise ImageReadError(
-                f"{header.path}: a multi-frame file without a position per frame (PlanePositionSequence); "
-                "convert it with dcm2niix and read the NIfTI"
-            )
+        if position is None or orientation is None:
+            raise no_position
         frames.append(
             replace(
                 header,

@@ -167,15 +167,20 @@ def _slice_dataset(
     return ds
 
 
+def _not_dicom(folder: Path) -> list[str]:
+    """Names in ``folder`` that are no ``.dcm`` file: a folder with any is not an earlier series."""
+    return [p.name for p in folder.iterdir() if not (p.is_file() and p.suffix.lower() == ".dcm")]
+
+
 def _only_dicom(folder: Path) -> bool:
-    return all(p.is_file() and p.suffix.lower() == ".dcm" for p in folder.iterdir())
+    return not _not_dicom(folder)
 
 
 def _check_target(folder: Path) -> None:
     if folder.exists() and not folder.is_dir():
         raise FileExistsError(f"{folder} exists and is not a folder")
     if folder.is_dir():
-        others = [p.name for p in folder.iterdir() if not (p.is_file() and p.suffix.lower() == ".dcm")]
+        others = _not_dicom(folder)
         if others:
             raise FileExistsError(
                 f"{folder} already holds files other than a DICOM series ({', '.join(sorted(others)[:3])}); "

@@ -20,6 +20,7 @@ from tqdm import tqdm
 from medseg.checkpoint import (
     ResumableRun,
     fingerprint,
+    fingerprint_settings,
     generator_state,
     restore_training_state,
     resume_folder,
@@ -277,12 +278,9 @@ def training_fingerprint(rows: list[dict[str, str]], config: LVConfig, init: str
     """Identifies a training run: settings that change the weights (the thread count and the
     device among them), the cases, their files, the initial weights."""
     from medseg import __version__
-    from medseg.device import resolve_device
     from medseg.provenance import path_digest
 
-    skip = ("device", "checkpoint_every", *INFERENCE_ONLY_SETTINGS)
-    settings = {k: v for k, v in config.to_dict().items() if k not in skip}
-    settings["device_type"] = resolve_device(config.device).type  # "auto" may mean another device next time
+    settings = fingerprint_settings(config.to_dict(), config.device, skip=INFERENCE_ONLY_SETTINGS)
     files = [[row.get("case"), path_digest(row["image"]), path_digest(row["annotation"])] for row in rows]
     start = path_digest(Path(init) / "model.pt") if init else None
     return fingerprint("lv", __version__, settings, files, start)
