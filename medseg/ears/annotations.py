@@ -13,7 +13,7 @@ from medseg.errors import ImageReadError, InputRejected
 from medseg.io.atomic import write_json
 from medseg.io.landmarks import read_landmarks
 
-__all__ = ["load_landmarks", "landmark_json", "convert_annotation", "check_inside"]
+__all__ = ["load_landmarks", "landmark_json", "convert_annotation", "check_inside", "inside_image"]
 
 _SIDES = ("left", "right")
 
@@ -45,6 +45,12 @@ def landmark_json(points: Mapping[str, np.ndarray | None]) -> dict:
     }
 
 
+def inside_image(image: sitk.Image, point: np.ndarray) -> bool:
+    """Whether an LPS point lies within the image's extent (voxel centres +- half a voxel)."""
+    index = np.asarray(image.TransformPhysicalPointToContinuousIndex([float(v) for v in point]))
+    return bool(np.all(index >= -0.5) and np.all(index <= np.asarray(image.GetSize(), float) - 0.5))
+
+
 def check_inside(points: Mapping[str, np.ndarray | None], image: sitk.Image, label: str = "annotation") -> None:
     """Raise :class:`InputRejected` if a present point lies outside the image's extent."""
     size = np.asarray(image.GetSize(), float)
@@ -53,8 +59,8 @@ def check_inside(points: Mapping[str, np.ndarray | None], image: sitk.Image, lab
         point = points.get(side)
         if point is None:
             continue
-        index = np.asarray(image.TransformPhysicalPointToContinuousIndex([float(v) for v in point]))
-        if np.any(index < -0.5) or np.any(index > size - 0.5):
+        if not inside_image(image, point):
+            index = np.asarray(image.TransformPhysicalPointToContinuousIndex([float(v) for v in point]))
             reasons.append(
                 f"{side} ear at LPS ({', '.join(f'{v:.1f}' for v in point)}) mm lies outside the image "
                 f"(voxel index {', '.join(f'{v:.1f}' for v in index)}, size {', '.join(str(int(s)) for s in size)}); "

@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import struct
 import tempfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -19,7 +18,7 @@ import SimpleITK as sitk
 
 from medseg.errors import ImageReadError, MedsegError
 from medseg.io.atomic import atomic_path
-from medseg.io.nifti_stream import nifti_blocks, scan_nifti
+from medseg.io.nifti_stream import is_nifti2, scan_nifti
 
 #: File suffix to (format name, SimpleITK ImageIO).
 FORMATS: dict[str, tuple[str, str]] = {
@@ -128,7 +127,7 @@ def _read_file(path: Path) -> sitk.Image:
             image = _sitk_read(path, image_io, name)
         except ImageReadError:
             scanned.result()  # an incomplete gzip stream is the clearer message
-            if _is_nifti2(path):
+            if is_nifti2(path):
                 raise ImageReadError(
                     f"{path}: a NIfTI-2 file, which this reader cannot open; save it as NIfTI-1 "
                     "(in nibabel: nib.save(nib.Nifti1Image(img.dataobj, img.affine), 'out.nii.gz'))"
@@ -169,11 +168,6 @@ def _sitk_read(path: Path, image_io: str, name: str) -> sitk.Image:
     except RuntimeError as error:
         detail = _sitk_reason(str(error))
         raise ImageReadError(f"{path}: truncated or corrupt {name} file{detail}") from None
-
-
-def _is_nifti2(path: Path) -> bool:
-    first = next(iter(nifti_blocks(path)), b"")[:4]
-    return first in (struct.pack("<i", 540), struct.pack(">i", 540))
 
 
 def _sitk_reason(message: str) -> str:

@@ -20,7 +20,7 @@ import numpy as np
 
 from medseg.errors import ImageReadError
 
-__all__ = ["NiftiScan", "nifti_blocks", "float_voxel_layout", "count_nonfinite", "scan_nifti"]
+__all__ = ["NIFTI2_HEADER_SIZE", "NiftiScan", "nifti_blocks", "is_nifti2", "float_voxel_layout", "count_nonfinite", "scan_nifti"]
 
 #: zlib window bits that accept a gzip header.
 _GZIP_WINDOW = 16 + zlib.MAX_WBITS
@@ -28,10 +28,13 @@ _GZIP_WINDOW = 16 + zlib.MAX_WBITS
 #: NIfTI ``datatype`` codes of floating-point voxels, as numpy kinds.
 _FLOAT_KINDS = {16: "f4", 64: "f8"}
 
+#: ``sizeof_hdr`` of a NIfTI-2 header (NIfTI-1: 348).
+NIFTI2_HEADER_SIZE = 540
+
 #: sizeof_hdr -> (datatype offset and format, dim offset and format, vox_offset offset and format)
 _HEADER_FIELDS = {
     348: ((70, "h"), (40, "8h"), (108, "f")),  # NIfTI-1
-    540: ((12, "h"), (16, "8q"), (168, "q")),  # NIfTI-2
+    NIFTI2_HEADER_SIZE: ((12, "h"), (16, "8q"), (168, "q")),  # NIfTI-2
 }
 
 
@@ -81,6 +84,12 @@ def nifti_blocks(path: str | os.PathLike[str]) -> Iterator[bytes]:
             inflater = None
     if inflater is None or not inflater.eof:
         raise ImageReadError(f"{path}: truncated or corrupt NIfTI (the gzip stream is incomplete)")
+
+
+def is_nifti2(path: str | os.PathLike[str]) -> bool:
+    """Whether a NIfTI file has a NIfTI-2 header (either byte order)."""
+    first = next(iter(nifti_blocks(path)), b"")[:4]
+    return any(int.from_bytes(first, order) == NIFTI2_HEADER_SIZE for order in ("little", "big"))
 
 
 def float_voxel_layout(header: bytes) -> tuple[np.dtype, int, int] | None:

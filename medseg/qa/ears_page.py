@@ -163,11 +163,6 @@ def ears_flags(prediction: EarPrediction, reference: dict[str, np.ndarray | None
     return flags
 
 
-def _inside(image: sitk.Image, point: np.ndarray) -> bool:
-    index = np.asarray(image.TransformPhysicalPointToContinuousIndex([float(v) for v in point]), float)
-    return bool(np.all(index >= -0.5) and np.all(index <= np.asarray(image.GetSize(), float) - 0.5))
-
-
 def _expected_region(
     side: str, prediction: EarPrediction, reference: dict[str, np.ndarray | None] | None, image: sitk.Image, heatmap: sitk.Image | None
 ) -> tuple[np.ndarray | None, str]:
@@ -180,7 +175,9 @@ def _expected_region(
     if reference is not None and reference.get(side) is not None:
         return reference[side], "reference position"
     if prediction.prior[side] is not None:
-        if not _inside(image, prediction.prior[side]):
+        from medseg.ears.annotations import inside_image
+
+        if not inside_image(image, prediction.prior[side]):
             return None, "the shape prior places it outside the field of view"
         return prediction.prior[side], "shape prior, from the ear that was found"
     if heatmap is not None:
