@@ -182,6 +182,11 @@ class ResumableRun:
                 self.stop_requested,
             )
 
+    def child(self, name: str) -> ResumableRun:
+        """Checkpoints of a run nested in this one (an inner model), kept in a sub-folder
+        until :meth:`finish` removes this run's folder."""
+        return ResumableRun(self.folder / name, fingerprint(self.fingerprint, name), self.every_steps)
+
     def finish(self) -> None:
         """Remove the checkpoints once the model is written."""
         shutil.rmtree(self.folder, ignore_errors=True)

@@ -37,6 +37,7 @@ def test_section_values_are_coerced():
         ({"flip_lr": 1}, "true or false"),
         ({"hu_clip": [3000, -1000]}, "hu_clip"),
         ({"patch_size": 30}, "multiple of the network stride"),
+        ({"threshold_inner_folds": 1}, "threshold_inner_folds"),
     ],
 )
 def test_bad_sections_are_rejected(section, message):

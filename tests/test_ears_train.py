@@ -4,7 +4,17 @@ import torch
 from test_ears_synth import synthetic_head
 
 from medseg.ears.config import EarsConfig
-from medseg.ears.train import PatchSampler, apply_variant, fit, heatmap_loss, prepare_case, train_network
+from medseg.ears.decode import Candidate
+from medseg.ears.train import (
+    PatchSampler,
+    apply_variant,
+    fit,
+    heatmap_loss,
+    inner_subject_groups,
+    prepare_case,
+    train_network,
+    tune_thresholds,
+)
 from medseg.errors import ConfigError
 
 SMOKE = EarsConfig(spacing_mm=4.0, channels=(4, 8, 16), patch_size=24, batch_size=2, iterations=12,
@@ -68,12 +78,65 @@ def test_augmented_patches_keep_the_ear_and_training_stays_deterministic(cases):
 
 
 def test_fit_tunes_threshold_and_prior_on_training_cases(cases):
-    trained = fit(cases, SMOKE.replace(iterations=4, hard_negative_mining=False), progress=False)
+    trained = fit(cases, SMOKE.replace(iterations=4, hard_negative_mining=False, threshold_inner_folds=0), progress=False)
     assert trained.thresholds["threshold"] in SMOKE.threshold_grid
     assert len(trained.thresholds["accuracy"]) == len(SMOKE.threshold_grid)
+    assert "lower quarter" in trained.thresholds["tuned_on"]
     assert trained.shape_prior.n_pairs == 2
     assert 80 < trained.shape_prior.distance_mean < 120
     assert trained.summary["ears_per_case"] == {"two": 2, "one": 1, "none": 1}
+
+
+def test_inner_subject_groups_hold_out_each_subject_once():
+    assert inner_subject_groups(["S3", "S1", "S2", "S1", "S0"], 3) == [["S0", "S3"], ["S1"], ["S2"]]
+    assert inner_subject_groups(["B", "A"], 5) == [["A"], ["B"]]
+
+
+def test_threshold_is_tuned_on_inner_models_that_never_saw_the_subject(cases, monkeypatch):
+    import medseg.ears.train as train_module
+
+    trained_on, decoded_by = [], {}
+    real_train, real_candidates = train_module.train_network, train_module.case_candidates
+
+    def recording_train(train_cases, *args, **kwargs):
+        network, history = real_train(train_cases, *args, **kwargs)
+        network.seen = {c.subject for c in train_cases}
+        trained_on.append(network.seen)
+        return network, history
+
+    def recording_candidates(network, prep, config):
+        case = next(c for c in cases if c.prep is prep)
+        decoded_by[case.subject] = network.seen
+        return real_candidates(network, prep, config)
+
+    monkeypatch.setattr(train_module, "train_network", recording_train)
+    monkeypatch.setattr(train_module, "case_candidates", recording_candidates)
+    trained = fit(cases, SMOKE.replace(iterations=4, hard_negative_mining=False, threshold_inner_folds=2), progress=False)
+    assert trained_on == [{"S0", "S1", "S2", "S3"}, {"S1", "S3"}, {"S0", "S2"}]  # the model, then the inner models
+    assert trained.thresholds["inner_groups"] == [["S0", "S2"], ["S1", "S3"]]
+    assert set(decoded_by) == {"S0", "S1", "S2", "S3"}
+    assert all(subject not in seen for subject, seen in decoded_by.items())
+    assert "inner model" in trained.thresholds["tuned_on"]
+    assert trained.shape_prior.n_pairs == 2  # the model's own prior comes from every training case
+
+
+def _candidate(side, score, position):
+    return Candidate(side, score, np.zeros(3), np.asarray(position, float))
+
+
+def test_threshold_choice_within_the_best_range():
+    # case 1: a true left ear scoring 0.7; case 2: no ears, a false peak of 0.3. Every
+    # threshold in (0.3, 0.7] is right on both, the grid holds 0.35 ... 0.7 of them.
+    candidates = [{"left": [_candidate("left", 0.7, (50, 0, 0))], "right": []}, {"left": [_candidate("left", 0.3, (50, 0, 0))], "right": []}]
+    landmarks = [{"left": np.array([50.0, 0, 0]), "right": None}, {"left": None, "right": None}]
+    config = SMOKE.replace(threshold_grid=(0.2, 0.35, 0.4, 0.5, 0.6, 0.7, 0.8))
+    priors = [None, None]
+    out_of_fold = tune_thresholds(candidates, landmarks, priors, config, out_of_fold=True)
+    assert out_of_fold["accuracy_no_shape"] == [0.75, 1.0, 1.0, 1.0, 1.0, 1.0, 0.75]
+    assert out_of_fold["threshold_no_shape"] == 0.5  # the middle of 0.35 ... 0.7
+    in_sample = tune_thresholds(candidates, landmarks, priors, config, out_of_fold=False)
+    assert in_sample["threshold_no_shape"] == 0.4  # optimistic scores: the lower quarter
+    assert tune_thresholds(candidates, landmarks, priors, config.replace(threshold=0.65))["threshold"] == 0.65
 
 
 def test_variants():

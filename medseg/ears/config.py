@@ -53,6 +53,9 @@ class EarsConfig:
             (channels swapped back) when decoding, in threshold tuning and in detection.
         threshold: presence threshold; ``None`` = tuned on the training cases.
         threshold_grid: thresholds tried when tuning.
+        threshold_inner_folds: inner folds (training subjects grouped) whose models predict
+            the held-out training subjects the threshold is tuned on; 0 = tune on the final
+            model's own training predictions instead (faster, optimistic).
         shape_constraint: apply the shape prior when decoding.
         shape_k_sd: accepted inter-ear distance is mean +- k SD (and likewise lateral depth).
         shape_sd_floor_mm: lower bound on the learnt SDs (few training cases).
@@ -99,6 +102,7 @@ class EarsConfig:
     test_flip_lr: bool = True
     threshold: float | None = None
     threshold_grid: tuple[float, ...] = (0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85)
+    threshold_inner_folds: int = 3
     shape_constraint: bool = True
     shape_k_sd: float = 3.0
     shape_sd_floor_mm: float = 4.0
@@ -139,6 +143,8 @@ class EarsConfig:
             problems.append("threshold must lie in (0, 1) or be null")
         if not self.threshold_grid:
             problems.append("threshold_grid must not be empty")
+        if self.threshold_inner_folds < 0 or self.threshold_inner_folds == 1:
+            problems.append("threshold_inner_folds must be 0 (no inner folds) or at least 2")
         if problem := device_name_problem(self.device):
             problems.append(problem)
         if problems:

@@ -49,6 +49,9 @@ __all__ = [
     "prepare_case",
     "heatmap_loss",
     "train_network",
+    "inner_subject_groups",
+    "fit_case_prior",
+    "out_of_fold_candidates",
     "tune_thresholds",
     "fit",
     "mine_hard_negatives",
@@ -343,29 +346,81 @@ def case_candidates(model: torch.nn.Module, case_prep: Preprocessed, config: Ear
     return heatmaps, candidates
 
 
+def inner_subject_groups(subjects: Sequence[str], folds: int) -> list[list[str]]:
+    """The training subjects, sorted and dealt in turn into ``min(folds, n)`` groups."""
+    ordered = sorted(set(subjects))
+    count = min(folds, len(ordered))
+    return [ordered[i::count] for i in range(count)]
+
+
+def fit_case_prior(cases: Sequence[TrainingCase], config: EarsConfig) -> ShapePrior:
+    """The shape prior of ``cases``' landmarks (lateral depths truncated by the scan left out)."""
+    threshold = head_threshold(config.head_threshold_hu, config.hu_clip)
+    depths = [lateral_depth(c.prep, p, side, threshold) for c in cases for side, p in c.landmarks.items() if p is not None]
+    return fit_shape_prior(
+        [c.landmarks for c in cases], [d for d, truncated in depths if not truncated], config.shape_k_sd, config.shape_sd_floor_mm, config.shape_max_angle_deg
+    )
+
+
+def out_of_fold_candidates(
+    cases: Sequence[TrainingCase], config: EarsConfig, progress: bool = True, run: ResumableRun | None = None
+) -> tuple[list[dict[str, list[Candidate]]], list[ShapePrior], list[list[str]]]:
+    """Each case's candidates from an inner model that never saw its subject.
+
+    The training subjects are split into ``config.threshold_inner_folds`` groups; for each,
+    a network and a shape prior are fitted on the other groups exactly as the outer model
+    is, and the held-out group is decoded with them.
+
+    Returns:
+        Candidates and the shape prior to judge them with, per case, and the subject groups.
+    """
+    groups = inner_subject_groups([c.subject for c in cases], config.threshold_inner_folds)
+    candidates: list[dict[str, list[Candidate]]] = [{} for _ in cases]
+    priors: list[ShapePrior] = [None] * len(cases)  # type: ignore[list-item]
+    for number, held_out in enumerate(groups):
+        inner_cases = [c for c in cases if c.subject not in held_out]
+        log.info("inner model %d of %d: subjects %s held out", number + 1, len(groups), ", ".join(held_out))
+        network, _ = train_network(inner_cases, config, progress, run.child(f"inner{number}") if run is not None else None)
+        prior = fit_case_prior(inner_cases, config)
+        for index, case in enumerate(cases):
+            if case.subject in held_out:
+                candidates[index] = case_candidates(network, case.prep, config)[1]
+                priors[index] = prior
+    return candidates, priors, groups
+
+
 def tune_thresholds(
     candidates: Sequence[dict[str, list[Candidate]]],
     landmarks: Sequence[dict[str, np.ndarray | None]],
-    prior: ShapePrior,
+    priors: Sequence[ShapePrior],
     config: EarsConfig,
+    out_of_fold: bool = True,
 ) -> dict[str, Any]:
-    """Choose the presence threshold on training predictions, with and without the prior.
+    """Choose the presence threshold from training predictions, with and without the prior.
 
     An ear counts as right when presence agrees and, if present, the position is within
-    ``hard_negative_radius_mm``. Of the thresholds with the best per-ear accuracy, the one
-    at the lower quarter is taken: responses on unseen cases are weaker than on the training
-    cases, and the shape constraint guards against the false positives a low threshold lets in.
+    ``hard_negative_radius_mm``. Of the thresholds with the best per-ear accuracy, the
+    middle one is taken when the predictions are out-of-fold (the widest margin either
+    way); when they are the model's own training predictions, the one at the lower quarter,
+    since responses on unseen cases are weaker than on the training cases.
+
+    Args:
+        candidates: per case, the candidates of each channel.
+        landmarks: per case, the reference position of each ear (None: absent).
+        priors: per case, the shape prior to decode it with.
+        config: the grid, a fixed threshold if any, the match radius.
+        out_of_fold: whether ``candidates`` come from models that never saw their subject.
 
     Returns:
-        ``{"threshold", "threshold_no_shape", "grid", "accuracy", "accuracy_no_shape"}``.
+        ``{"threshold", "threshold_no_shape", "grid", "accuracy", "accuracy_no_shape", "tuned_on"}``.
     """
     out: dict[str, Any] = {"grid": list(config.threshold_grid)}
-    for key, use_prior in (("", prior), ("_no_shape", None)):
+    for key, use_prior in (("", True), ("_no_shape", False)):
         accuracies = []
         for tau in config.threshold_grid:
             right = total = 0
-            for cands, truth in zip(candidates, landmarks):
-                decision = decide(cands, tau, use_prior)
+            for cands, truth, prior in zip(candidates, landmarks, priors):
+                decision = decide(cands, tau, prior if use_prior else None)
                 for side in EAR_SIDES:
                     total += 1
                     found = decision.ears[side]
@@ -376,15 +431,24 @@ def tune_thresholds(
             accuracies.append(right / max(total, 1))
         best = max(accuracies)
         ties = [t for t, a in zip(config.threshold_grid, accuracies) if a >= best - 1e-12]
-        chosen = float(config.threshold) if config.threshold is not None else float(ties[(len(ties) - 1) // 4])
-        out[f"threshold{key}"] = chosen
+        tuned = float(np.median(ties)) if out_of_fold else float(ties[(len(ties) - 1) // 4])
+        out[f"threshold{key}"] = float(config.threshold) if config.threshold is not None else round(tuned, 6)
         out[f"accuracy{key}"] = [round(a, 6) for a in accuracies]
-    out["tuned_on"] = "training cases (predictions of the final model)" if config.threshold is None else "fixed in config"
+    if config.threshold is not None:
+        out["tuned_on"] = "fixed in config"
+    elif out_of_fold:
+        out["tuned_on"] = "training subjects, each predicted by an inner model that never saw it (middle of the best thresholds)"
+    else:
+        out["tuned_on"] = "training cases (predictions of the final model; lower quarter of the best thresholds)"
     return out
 
 
 def fit(cases: Sequence[TrainingCase], config: EarsConfig, progress: bool = True, run: ResumableRun | None = None) -> TrainedEars:
     """Train the network, learn the shape prior and tune the threshold on ``cases``.
+
+    With ``config.threshold_inner_folds`` of 2 or more (and at least two subjects), the
+    threshold is tuned on out-of-fold predictions of inner models (:func:`out_of_fold_candidates`),
+    which costs one more training per inner fold; otherwise on the model's own predictions.
 
     Args:
         cases: the training cases.
@@ -400,20 +464,25 @@ def fit(cases: Sequence[TrainingCase], config: EarsConfig, progress: bool = True
     torch.set_num_threads(max(1, int(config.threads)))
     started = time.perf_counter()
     network, history = train_network(cases, config, progress, run)
-    threshold = head_threshold(config.head_threshold_hu, config.hu_clip)
-    depths = [lateral_depth(c.prep, p, side, threshold) for c in cases for side, p in c.landmarks.items() if p is not None]
-    prior = fit_shape_prior(
-        [c.landmarks for c in cases], [d for d, truncated in depths if not truncated], config.shape_k_sd, config.shape_sd_floor_mm, config.shape_max_angle_deg
-    )
-    candidates = [case_candidates(network, c.prep, config)[1] for c in cases]
-    thresholds = tune_thresholds(candidates, [c.landmarks for c in cases], prior, config)
+    prior = fit_case_prior(cases, config)
+    landmarks = [c.landmarks for c in cases]
+    subjects = sorted({c.subject for c in cases})
+    if config.threshold is None and config.threshold_inner_folds >= 2 and len(subjects) >= 2:
+        candidates, priors, groups = out_of_fold_candidates(cases, config, progress, run)
+        thresholds = tune_thresholds(candidates, landmarks, priors, config, out_of_fold=True)
+        thresholds["inner_groups"] = groups
+    else:
+        if config.threshold is None and config.threshold_inner_folds >= 2:
+            log.warning("one training subject: the threshold is tuned on the model's own training predictions")
+        candidates = [case_candidates(network, c.prep, config)[1] for c in cases]
+        thresholds = tune_thresholds(candidates, landmarks, [prior] * len(cases), config, out_of_fold=False)
     counts = {"two": 0, "one": 0, "none": 0}
     for c in cases:
         n = sum(p is not None for p in c.landmarks.values())
         counts[("none", "one", "two")[n]] += 1
     summary = {
         "cases": len(cases),
-        "subjects": sorted({c.subject for c in cases}),
+        "subjects": subjects,
         "case_ids": [c.case for c in cases],
         "ears_per_case": counts,
         "seconds": round(time.perf_counter() - started, 1),
