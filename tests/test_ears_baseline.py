@@ -5,7 +5,7 @@ import pytest
 import SimpleITK as sitk
 from test_ears_synth import synthetic_head, write_training_table
 
-from medseg.ears.baseline import build_templates, detect_baseline_file, match, ncc_map, train_baseline
+from medseg.ears.baseline import build_templates, detect_baseline_file, match, ncc_map, out_of_fold_matches, train_baseline
 from medseg.ears.config import EarsConfig
 from medseg.ears.train import prepare_case
 from medseg.errors import MedsegError
@@ -80,12 +80,29 @@ def test_match_finds_both_ears_of_an_unseen_head(training):
         assert np.linalg.norm(position - truth[side]) < 2 * CONFIG.spacing_mm
 
 
+def test_out_of_fold_matches_use_templates_without_the_subject(training):
+    results, groups = out_of_fold_matches(training, 3)
+    assert groups == [["S1"], ["S2"], ["S3"]]
+    own = build_templates(training)
+    for number, (case, found) in enumerate(zip(training, results)):
+        others = build_templates([c for i, c in enumerate(training) if i != number])
+        expected = match(case.prep, others)
+        in_sample = match(case.prep, own)
+        for side in ("left", "right"):
+            assert found[side][0] == expected[side][0]
+            assert found[side][0] < in_sample[side][0]  # a template holding the case's own ear flatters it
+    earless = _case(9, ears=())[0]
+    results, _ = out_of_fold_matches([training[0], earless], 2)
+    assert results[0] is None and results[1] is not None  # no other subject shows an ear to learn from
+
+
 def test_trained_threshold_separates_present_from_absent_ears(tmp_path):
     heads = [(1, ("left", "right")), (2, ("left",)), (3, ("right",)), (4, ()), (5, ("left", "right"))]
     model = train_baseline(write_training_table(tmp_path, heads, SPACING), CONFIG, tmp_path / "model")
     tuned = json.loads((model / "threshold.json").read_text())
     assert max(tuned["accuracy"]) >= 0.9
     assert tuned["threshold"] in tuned["grid"]
+    assert tuned["inner_groups"] == [["S1", "S4"], ["S2", "S5"], ["S3"]] and tuned["cases_scored"] == 5
 
     image, truth = synthetic_head(60, ears=("left",), spacing=SPACING)
     sitk.WriteImage(image, str(tmp_path / "new.nii.gz"))

@@ -38,7 +38,9 @@ def register(subparsers: argparse._SubParsersAction, formatter_class: type) -> N
         help="train a model folder from a cases table",
         formatter_class=formatter_class,
         description="Train the network on patches (with false-positive suppression unless --variant no_fps), "
-        "learn the shape prior and tune the presence threshold on the training cases only.",
+        "learn the shape prior and tune the presence threshold on the training cases only: each training "
+        "subject is predicted by an inner model that never saw it (ears.threshold_inner_folds inner models, "
+        "one more training each; 0 tunes on the model's own training predictions).",
         epilog="example:\n  medseg ears train --cases results/ears/folds/fold00/train.tsv --config configs/demo.yaml \\\n"
         "      --out results/models/ears/fold00/full --variant full --threads 2",
     )

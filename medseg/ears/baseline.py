@@ -2,7 +2,8 @@
 
 Mean left and right ear templates are cut from the preprocessed training CTs; detection
 takes, per side, the strongest normalised cross-correlation peak and calls the ear present
-when it exceeds a threshold tuned on the training cases. No network, no shape constraint.
+when it exceeds a threshold tuned on the training subjects (each scored with templates it
+did not contribute to). No network, no shape constraint.
 """
 
 from __future__ import annotations
@@ -21,13 +22,13 @@ from medseg.ears.config import EarsConfig
 from medseg.ears.decode import find_peaks, refine_peak
 from medseg.ears.preprocess import Preprocessed, preprocess
 from medseg.ears.targets import EAR_SIDES
-from medseg.ears.train import _crop, load_training_cases, read_cases_table
+from medseg.ears.train import _crop, inner_subject_groups, load_training_cases, read_cases_table
 from medseg.errors import MedsegError
 from medseg.io.atomic import atomic_dir, write_json
 from medseg.model_manifest import verify_manifest, write_manifest
 from medseg.provenance import collect_provenance
 
-__all__ = ["TASK", "build_templates", "ncc_map", "match", "train_baseline", "detect_baseline_file"]
+__all__ = ["TASK", "build_templates", "ncc_map", "match", "out_of_fold_matches", "train_baseline", "detect_baseline_file"]
 
 TASK = "ears-baseline"
 _HALF = 10
@@ -89,28 +90,67 @@ def match(prep: Preprocessed, templates: dict[str, np.ndarray]) -> dict[str, tup
     return out
 
 
+def out_of_fold_matches(cases: list, folds: int) -> tuple[list[dict[str, tuple[float, np.ndarray] | None] | None], list[list[str]]]:
+    """Each case's best matches with templates built without its subject (as the network's
+    threshold is tuned, :func:`medseg.ears.train.out_of_fold_candidates`).
+
+    Returns:
+        Per case the matches (``None`` where the other groups show no ear to build a
+        template from), and the subject groups.
+    """
+    groups = inner_subject_groups([c.subject for c in cases], folds)
+    results: list[dict[str, tuple[float, np.ndarray] | None] | None] = [None] * len(cases)
+    for held_out in groups:
+        try:
+            templates = build_templates([c for c in cases if c.subject not in held_out])
+        except MedsegError:
+            continue
+        for index, case in enumerate(cases):
+            if case.subject in held_out:
+                results[index] = match(case.prep, templates)
+    return results, groups
+
+
 def train_baseline(cases_table: str | os.PathLike[str], config: EarsConfig, out_dir: str | os.PathLike[str]) -> Path:
-    """Build the templates and tune the threshold on the training cases; write the folder."""
+    """Build the templates and tune the threshold on the training cases; write the folder.
+
+    With ``config.threshold_inner_folds`` of 2 or more and two subjects or more, each
+    training case is scored with templates its subject did not contribute to; otherwise
+    with the templates themselves (optimistic). The middle of the best thresholds is taken.
+    """
     started = time.perf_counter()
     cases = load_training_cases(read_cases_table(cases_table), config, progress=False)
     templates = build_templates(cases)
-    results = [match(c.prep, templates) for c in cases]
+    inner_groups = None
+    if config.threshold_inner_folds >= 2 and len({c.subject for c in cases}) >= 2:
+        results, inner_groups = out_of_fold_matches(cases, config.threshold_inner_folds)
+        tuned_on = "training subjects, each matched with templates built without it"
+    else:
+        results = [match(c.prep, templates) for c in cases]
+        tuned_on = "training cases, matched with templates built from them"
+    scored = [(case, found) for case, found in zip(cases, results) if found is not None]
     accuracy = []
     for tau in _GRID:
         right = 0
-        for case, found in zip(cases, results):
+        for case, found in scored:
             for side in EAR_SIDES:
                 present = found[side] is not None and found[side][0] >= tau
                 right += present == (case.landmarks[side] is not None)
-        accuracy.append(right / (2 * len(cases)))
+        accuracy.append(right / max(2 * len(scored), 1))
     best = max(accuracy)
     ties = [t for t, a in zip(_GRID, accuracy) if a >= best - 1e-12]
     threshold = float(ties[len(ties) // 2])
     out_dir = Path(out_dir)
-    settings = {"seed": config.seed, "ears": {"spacing_mm": config.spacing_mm, "hu_clip": list(config.hu_clip)}}
+    settings = {
+        "seed": config.seed,
+        "ears": {"spacing_mm": config.spacing_mm, "hu_clip": list(config.hu_clip), "threshold_inner_folds": config.threshold_inner_folds},
+    }
+    record = {"threshold": threshold, "grid": list(_GRID), "accuracy": accuracy, "tuned_on": tuned_on, "cases_scored": len(scored)}
+    if inner_groups is not None:
+        record["inner_groups"] = inner_groups
     with atomic_dir(out_dir, owned="manifest.json") as tmp:
         np.savez(tmp / "templates.npz", **templates)
-        write_json(tmp / "threshold.json", {"threshold": threshold, "grid": list(_GRID), "accuracy": accuracy})
+        write_json(tmp / "threshold.json", record)
         write_manifest(
             tmp,
             TASK,
