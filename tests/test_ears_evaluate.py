@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from medseg.ears.evaluate import compare_case, evaluate_table, summarise
+from medseg.ears.evaluate import compare_case, decision_scores, evaluate_table, summarise
 from medseg.errors import InputRejected
 
 
@@ -54,3 +54,21 @@ def test_missing_columns(tmp_path):
 def test_summarise_empty_errors():
     rows = [dict(subject="S", **compare_case({"left": None, "right": None}, {"left": None, "right": None}, 10.0))]
     assert summarise(rows)["error_mm"]["n"] == 0
+
+
+def test_per_case_table_carries_threshold_and_scores_of_a_detection(tmp_path):
+    reference = _landmarks(tmp_path / "ref.json", [0, 0, 0], None)
+    detection = {
+        "coordinate_system": "LPS",
+        "ears": {"left": {"present": True, "score": 0.61, "position_lps": [0, 1, 0]}, "right": {"present": False, "score": 0.37}},
+        "points": {"left": {"present": True, "position": [0, 1, 0]}, "right": {"present": False, "position": None}},
+        "decision": {"threshold": 0.425, "shape_constraint": True},
+    }
+    (tmp_path / "ears.json").write_text(json.dumps(detection))
+    assert decision_scores(tmp_path / "ears.json") == {"threshold": 0.425, "left_score": 0.61, "right_score": 0.37}
+    assert decision_scores(reference) == {"threshold": None, "left_score": None, "right_score": None}
+    (tmp_path / "table.tsv").write_text(f"case\tsubject\tvariant\tprediction\treference\na\tS1\tfull\tears.json\t{reference.name}\n")
+    evaluate_table(tmp_path / "table.tsv", tmp_path / "out")
+    header, row = ((tmp_path / "out" / "per_case.tsv").read_text().splitlines())
+    values = dict(zip(header.split("\t"), row.split("\t")))
+    assert (values["threshold"], values["left_score"], values["right_score"]) == ("0.4250", "0.6100", "0.3700")

@@ -190,11 +190,11 @@ def make_study(root: Path) -> dict[str, Path]:
         "provenance": provenance}
     write_json(root / "ears" / "evaluation" / "summary.json", ears)
     (root / "ears" / "evaluation" / "per_case.tsv").write_text(
-        "case\tsubject\tvariant\tn_true\tn_pred\tleft_true\tleft_pred\tleft_presence_ok\tleft_detection_ok\tleft_error_mm\tright_true\tright_pred\tright_presence_ok\tright_detection_ok\tright_error_mm\n"
-        "ear01\tS01\tfull\t2\t1\tTrue\tTrue\tTrue\tTrue\t1.1180\tTrue\tFalse\tFalse\tFalse\t\n"
-        "ear02\tS04\tfull\t2\t2\tTrue\tTrue\tTrue\tTrue\t1.2000\tTrue\tTrue\tTrue\tTrue\t2.1000\n"
-        "ear01\tS01\tno_shape\t2\t2\tTrue\tTrue\tTrue\tTrue\t1.1180\tTrue\tTrue\tTrue\tFalse\t12.0000\n"
-        "ear02\tS04\tno_shape\t2\t2\tTrue\tTrue\tTrue\tTrue\t1.2000\tTrue\tTrue\tTrue\tTrue\t1.7000\n"
+        "case\tsubject\tvariant\tn_true\tn_pred\tleft_true\tleft_pred\tleft_presence_ok\tleft_detection_ok\tleft_error_mm\tright_true\tright_pred\tright_presence_ok\tright_detection_ok\tright_error_mm\tthreshold\n"
+        "ear01\tS01\tfull\t2\t1\tTrue\tTrue\tTrue\tTrue\t1.1180\tTrue\tFalse\tFalse\tFalse\t\t0.4250\n"
+        "ear02\tS04\tfull\t2\t2\tTrue\tTrue\tTrue\tTrue\t1.2000\tTrue\tTrue\tTrue\tTrue\t2.1000\t0.5750\n"
+        "ear01\tS01\tno_shape\t2\t2\tTrue\tTrue\tTrue\tTrue\t1.1180\tTrue\tTrue\tTrue\tFalse\t12.0000\t0.6000\n"
+        "ear02\tS04\tno_shape\t2\t2\tTrue\tTrue\tTrue\tTrue\t1.2000\tTrue\tTrue\tTrue\tTrue\t1.7000\t0.6500\n"
     )
     metrics = ["dice", "hd", "hd95", "apd_endo", "apd_epi", "dice_cavity"]
 

@@ -117,6 +117,8 @@ def test_study_page_sections(pages: dict[str, Path]) -> None:
     assert "Example CPU" in text and "ONEDNN_MAX_CPU_ISA=AVX2" in text, "the CPU kind is part of the provenance"
     assert "gap in ring" in text and "Reviewers disagree" in text
     assert "@media print" in text and "DOE_JANE" not in text
+    per_fold = text.split("Per fold", 1)[1].split("</table>", 1)[0]
+    assert "presence threshold" in per_fold and "0.425" in per_fold and "0.575" in per_fold and "0.600" not in per_fold
 
 
 def test_study_page_folds_come_from_each_tasks_own_splits(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -16,7 +17,7 @@ from medseg.ears.targets import EAR_SIDES
 from medseg.io.atomic import write_json, write_text
 from medseg.tables import PREDICTION_COLUMNS, read_stage_table
 
-__all__ = ["compare_case", "summarise", "evaluate_table", "read_prediction_table"]
+__all__ = ["compare_case", "summarise", "decision_scores", "evaluate_table", "read_prediction_table"]
 
 
 
@@ -87,6 +88,26 @@ def summarise(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     }
 
 
+def decision_scores(path: str | os.PathLike[str]) -> dict[str, float | None]:
+    """The presence threshold and each ear's score an ``ears.json`` records (``None`` where it
+    records none, as in a landmark file), so that held-out margins can be read per case."""
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8-sig"))
+    except (OSError, ValueError):
+        doc = {}
+    doc = doc if isinstance(doc, dict) else {}
+    decision, ears = doc.get("decision"), doc.get("ears")
+    out: dict[str, float | None] = {"threshold": _number(decision.get("threshold")) if isinstance(decision, dict) else None}
+    for side in EAR_SIDES:
+        ear = ears.get(side) if isinstance(ears, dict) else None
+        out[f"{side}_score"] = _number(ear.get("score")) if isinstance(ear, dict) else None
+    return out
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
 def read_prediction_table(path: str | os.PathLike[str]) -> list[dict[str, str]]:
     """Rows of the evaluation table; relative paths resolved against its folder."""
     return read_stage_table(path, PREDICTION_COLUMNS, ("prediction", "reference"), allow_empty=True)
@@ -125,7 +146,8 @@ def evaluate_table(
     per_case = []
     for row in rows:
         compared = compare_case(load_landmarks(row["prediction"]), load_landmarks(row["reference"]), match_radius_mm)
-        per_case.append({"case": row["case"], "subject": row["subject"], "variant": row["variant"], **compared})
+        scores = decision_scores(row["prediction"])
+        per_case.append({"case": row["case"], "subject": row["subject"], "variant": row["variant"], **compared, **scores})
     variants = sorted({r["variant"] for r in per_case}, key=lambda v: (v != "full", v))
     summary = {
         "task": "ears",
@@ -139,7 +161,7 @@ def evaluate_table(
         write_json(out_dir / "provenance.json", provenance)
     columns = ["case", "subject", "variant", "n_true", "n_pred"] + [
         f"{s}_{k}" for s in EAR_SIDES for k in ("true", "pred", "presence_ok", "detection_ok", "error_mm")
-    ]
+    ] + ["threshold", "left_score", "right_score"]
     write_text(out_dir / "per_case.tsv", _tsv(per_case, columns))
     ablation = []
     for v, s in summary["variants"].items():

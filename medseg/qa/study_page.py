@@ -181,8 +181,14 @@ def _ears_section(ev: Evaluation, folds: Mapping[str, str]) -> str:
             for group, items in sorted(groups.items()):
                 errs = [_float(r.get(f"{s}_error_mm")) for r in items for s in EAR_SIDES]
                 ok = [r.get(f"{s}_detection_ok", "").lower() in ("true", "1") for r in items for s in EAR_SIDES]
-                rows.append([group, len(items), float(np.mean(ok)) if ok else None, _mean([e for e in errs if e is not None])])
-            out += table([key, "cases", "detection acc.", "mean error (mm)"], rows, caption=f"{title} (variant {main})")
+                row = [group, len(items), float(np.mean(ok)) if ok else None, _mean([e for e in errs if e is not None])]
+                if key == "fold":
+                    thresholds = sorted({t for t in (_float(r.get("threshold")) for r in items) if t is not None})
+                    row.append(", ".join(fmt(t, 3) for t in thresholds))
+                rows.append(row)
+            columns = [key, "cases", "detection acc.", "mean error (mm)"] + (["presence threshold"] if key == "fold" else [])
+            caption = f"{title} (variant {main})" + (": each fold's threshold was tuned on its training subjects only" if key == "fold" else "")
+            out += table(columns, rows, caption=caption)
     figs = []
     if errors:
         figs.append(f'<figure><img alt="localisation error per variant" src="{figures.error_distribution(errors, radius)}">'
