@@ -209,7 +209,10 @@ def test_cli_training_killed_then_rerun_matches_unbroken_run(ears_table, ears_re
     assert not out.exists()
     again = subprocess.run(_train_command(ears_table, out), capture_output=True, text=True)
     assert again.returncode == 0, again.stderr
-    assert "resuming from" in again.stderr
+    resumed = [line for line in again.stderr.splitlines() if "resuming from" in line]
+    assert resumed, again.stderr
+    if run:
+        assert any(f"{run} at step" in line for line in resumed), resumed  # the inner model went on from its checkpoint
     assert_same_weights(_weights(reference), _weights(out))
     assert json.loads((reference / "threshold.json").read_text()) == json.loads((out / "threshold.json").read_text())
     assert not resume_folder(out).exists()

@@ -7,7 +7,7 @@ from test_ears_synth import synthetic_head, write_training_table
 
 from medseg.ears.baseline import build_templates, detect_baseline_file, match, ncc_map, out_of_fold_matches, train_baseline
 from medseg.ears.config import EarsConfig
-from medseg.ears.train import prepare_case
+from medseg.ears.train import prepare_case, usable_inner_groups
 from medseg.errors import MedsegError
 
 CONFIG = EarsConfig(spacing_mm=2.0, seed=3)
@@ -81,8 +81,9 @@ def test_match_finds_both_ears_of_an_unseen_head(training):
 
 
 def test_out_of_fold_matches_use_templates_without_the_subject(training):
-    results, groups = out_of_fold_matches(training, 3)
+    groups, _ = usable_inner_groups(training, 3)
     assert groups == [["S1"], ["S2"], ["S3"]]
+    results = out_of_fold_matches(training, groups)
     own = build_templates(training)
     for number, (case, found) in enumerate(zip(training, results)):
         others = build_templates([c for i, c in enumerate(training) if i != number])
@@ -91,9 +92,14 @@ def test_out_of_fold_matches_use_templates_without_the_subject(training):
         for side in ("left", "right"):
             assert found[side][0] == expected[side][0]
             assert found[side][0] < in_sample[side][0]  # a template holding the case's own ear flatters it
-    earless = _case(9, ears=())[0]
-    results, _ = out_of_fold_matches([training[0], earless], 2)
-    assert results[0] is None and results[1] is not None  # no other subject shows an ear to learn from
+
+
+def test_tuning_falls_back_to_the_training_cases_when_an_inner_fold_has_no_ear(tmp_path):
+    heads = [(1, ("left", "right")), (4, ()), (6, ())]
+    model = train_baseline(write_training_table(tmp_path, heads, SPACING), CONFIG.replace(threshold_inner_folds=3), tmp_path / "model")
+    tuned = json.loads((model / "threshold.json").read_text())
+    assert "inner_groups" not in tuned
+    assert tuned["tuned_on"] == "training cases, matched with templates built from them (without subject(s) S1 no training case shows an ear)"
 
 
 def test_trained_threshold_separates_present_from_absent_ears(tmp_path):
@@ -102,7 +108,8 @@ def test_trained_threshold_separates_present_from_absent_ears(tmp_path):
     tuned = json.loads((model / "threshold.json").read_text())
     assert max(tuned["accuracy"]) >= 0.9
     assert tuned["threshold"] in tuned["grid"]
-    assert tuned["inner_groups"] == [["S1", "S4"], ["S2", "S5"], ["S3"]] and tuned["cases_scored"] == 5
+    assert tuned["inner_groups"] == [["S1", "S4"], ["S2", "S5"], ["S3"]]
+    assert tuned["tuned_on"] == "training subjects, each matched with templates built without it"
 
     image, truth = synthetic_head(60, ears=("left",), spacing=SPACING)
     sitk.WriteImage(image, str(tmp_path / "new.nii.gz"))

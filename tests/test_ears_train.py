@@ -11,9 +11,11 @@ from medseg.ears.train import (
     fit,
     heatmap_loss,
     inner_subject_groups,
+    middle_of_best,
     prepare_case,
     train_network,
     tune_thresholds,
+    usable_inner_groups,
 )
 from medseg.errors import ConfigError
 
@@ -109,15 +111,55 @@ def test_threshold_is_tuned_on_inner_models_that_never_saw_the_subject(cases, mo
         decoded_by[case.subject] = network.seen
         return real_candidates(network, prep, config)
 
+    prior_seen, judged = {}, []
+    real_prior, real_tune = train_module.fit_case_prior, train_module.tune_thresholds
+
+    def recording_prior(prior_cases, config):
+        prior = real_prior(prior_cases, config)
+        prior_seen[id(prior)] = {c.subject for c in prior_cases}
+        return prior
+
+    def recording_tune(candidates, landmarks, priors, config, out_of_fold=True):
+        judged.extend(prior_seen[id(p)] for p in priors)
+        return real_tune(candidates, landmarks, priors, config, out_of_fold)
+
     monkeypatch.setattr(train_module, "train_network", recording_train)
     monkeypatch.setattr(train_module, "case_candidates", recording_candidates)
+    monkeypatch.setattr(train_module, "fit_case_prior", recording_prior)
+    monkeypatch.setattr(train_module, "tune_thresholds", recording_tune)
     trained = fit(cases, SMOKE.replace(iterations=4, hard_negative_mining=False, threshold_inner_folds=2), progress=False)
     assert trained_on == [{"S0", "S1", "S2", "S3"}, {"S1", "S3"}, {"S0", "S2"}]  # the model, then the inner models
     assert trained.thresholds["inner_groups"] == [["S0", "S2"], ["S1", "S3"]]
     assert set(decoded_by) == {"S0", "S1", "S2", "S3"}
     assert all(subject not in seen for subject, seen in decoded_by.items())
+    # each case is judged with a shape prior fitted without its subject (and with the other group's)
+    assert judged == [{"S1", "S3"}, {"S0", "S2"}, {"S1", "S3"}, {"S0", "S2"}]
     assert "inner model" in trained.thresholds["tuned_on"]
     assert trained.shape_prior.n_pairs == 2  # the model's own prior comes from every training case
+
+
+def test_inner_folds_need_an_ear_beside_every_group(cases):
+    assert usable_inner_groups(cases, 2) == ([["S0", "S2"], ["S1", "S3"]], "")
+    assert usable_inner_groups(cases, 0)[0] is None
+    assert usable_inner_groups(cases[:1], 3) == (None, "a single training subject, no inner folds")
+    groups, why_not = usable_inner_groups([cases[0], cases[3]], 2)  # S3 shows no ear: without S0 nothing is left
+    assert groups is None and why_not == "without subject(s) S0 no training case shows an ear"
+    trained = fit([cases[0], cases[3]], SMOKE.replace(iterations=2, hard_negative_mining=False), progress=False)
+    assert "inner_groups" not in trained.thresholds and trained.thresholds["tuned_on"].endswith(why_not)
+
+
+def test_middle_of_best_stays_inside_one_run_of_best_thresholds():
+    flat = lambda tau: 1.0  # noqa: E731 - every threshold between grid values scores the best too
+    assert middle_of_best([0.3, 0.4, 0.5, 0.6], [1, 1, 1, 0.5], flat) == 0.4
+    assert middle_of_best([0.3, 0.4, 0.5, 0.6], [1, 1, 1, 1], flat) == 0.45
+    assert middle_of_best([0.6, 0.3, 0.5, 0.4], [1, 1, 1, 1], flat) == 0.45  # the grid's order does not matter
+    dip = lambda tau: 0.5  # noqa: E731 - a midpoint off the grid that scores worse is not taken
+    assert middle_of_best([0.3, 0.4, 0.5, 0.6], [1, 1, 1, 1], dip) == 0.5
+    # two separate runs: the middle of the longer one, not the gap between them
+    grid = [0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85]
+    accuracies = [0.75] * 4 + [0.5] * 8 + [0.75] * 4
+    assert middle_of_best(grid, accuracies, flat) == pytest.approx(0.175)
+    assert middle_of_best(grid, [0.75] * 4 + [0.5] * 7 + [0.75] * 5, flat) == pytest.approx(0.75)
 
 
 def _candidate(side, score, position):
@@ -133,7 +175,7 @@ def test_threshold_choice_within_the_best_range():
     priors = [None, None]
     out_of_fold = tune_thresholds(candidates, landmarks, priors, config, out_of_fold=True)
     assert out_of_fold["accuracy_no_shape"] == [0.75, 1.0, 1.0, 1.0, 1.0, 1.0, 0.75]
-    assert out_of_fold["threshold_no_shape"] == 0.5  # the middle of 0.35 ... 0.7
+    assert out_of_fold["threshold_no_shape"] == 0.525  # the middle of 0.35 ... 0.7
     in_sample = tune_thresholds(candidates, landmarks, priors, config, out_of_fold=False)
     assert in_sample["threshold_no_shape"] == 0.4  # optimistic scores: the lower quarter
     assert tune_thresholds(candidates, landmarks, priors, config.replace(threshold=0.65))["threshold"] == 0.65

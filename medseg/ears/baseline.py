@@ -22,7 +22,7 @@ from medseg.ears.config import EarsConfig
 from medseg.ears.decode import find_peaks, refine_peak
 from medseg.ears.preprocess import Preprocessed, preprocess
 from medseg.ears.targets import EAR_SIDES
-from medseg.ears.train import _crop, inner_subject_groups, load_training_cases, read_cases_table
+from medseg.ears.train import _crop, load_training_cases, read_cases_table, usable_inner_groups
 from medseg.errors import MedsegError
 from medseg.io.atomic import atomic_dir, write_json
 from medseg.model_manifest import verify_manifest, write_manifest
@@ -90,53 +90,47 @@ def match(prep: Preprocessed, templates: dict[str, np.ndarray]) -> dict[str, tup
     return out
 
 
-def out_of_fold_matches(cases: list, folds: int) -> tuple[list[dict[str, tuple[float, np.ndarray] | None] | None], list[list[str]]]:
-    """Each case's best matches with templates built without its subject (as the network's
-    threshold is tuned, :func:`medseg.ears.train.out_of_fold_candidates`).
+def out_of_fold_matches(cases: list, groups: list[list[str]]) -> list[dict[str, tuple[float, np.ndarray] | None]]:
+    """Each case's best matches with templates built without its subject's group (as the
+    network's threshold is tuned, :func:`medseg.ears.train.out_of_fold_candidates`).
 
-    Returns:
-        Per case the matches (``None`` where the other groups show no ear to build a
-        template from), and the subject groups.
+    Raises:
+        MedsegError: a group's complement shows no ear (see :func:`medseg.ears.train.usable_inner_groups`).
     """
-    groups = inner_subject_groups([c.subject for c in cases], folds)
-    results: list[dict[str, tuple[float, np.ndarray] | None] | None] = [None] * len(cases)
+    results: list[dict[str, tuple[float, np.ndarray] | None]] = [{} for _ in cases]
     for held_out in groups:
-        try:
-            templates = build_templates([c for c in cases if c.subject not in held_out])
-        except MedsegError:
-            continue
+        templates = build_templates([c for c in cases if c.subject not in held_out])
         for index, case in enumerate(cases):
             if case.subject in held_out:
                 results[index] = match(case.prep, templates)
-    return results, groups
+    return results
 
 
 def train_baseline(cases_table: str | os.PathLike[str], config: EarsConfig, out_dir: str | os.PathLike[str]) -> Path:
     """Build the templates and tune the threshold on the training cases; write the folder.
 
-    With ``config.threshold_inner_folds`` of 2 or more and two subjects or more, each
+    Where inner folds can be used (:func:`medseg.ears.train.usable_inner_groups`), each
     training case is scored with templates its subject did not contribute to; otherwise
     with the templates themselves (optimistic). The middle of the best thresholds is taken.
     """
     started = time.perf_counter()
     cases = load_training_cases(read_cases_table(cases_table), config, progress=False)
     templates = build_templates(cases)
-    inner_groups = None
-    if config.threshold_inner_folds >= 2 and len({c.subject for c in cases}) >= 2:
-        results, inner_groups = out_of_fold_matches(cases, config.threshold_inner_folds)
+    inner_groups, why_not = usable_inner_groups(cases, config.threshold_inner_folds)
+    if inner_groups is not None:
+        results = out_of_fold_matches(cases, inner_groups)
         tuned_on = "training subjects, each matched with templates built without it"
     else:
         results = [match(c.prep, templates) for c in cases]
-        tuned_on = "training cases, matched with templates built from them"
-    scored = [(case, found) for case, found in zip(cases, results) if found is not None]
+        tuned_on = f"training cases, matched with templates built from them ({why_not})"
     accuracy = []
     for tau in _GRID:
         right = 0
-        for case, found in scored:
+        for case, found in zip(cases, results):
             for side in EAR_SIDES:
                 present = found[side] is not None and found[side][0] >= tau
                 right += present == (case.landmarks[side] is not None)
-        accuracy.append(right / max(2 * len(scored), 1))
+        accuracy.append(right / (2 * len(cases)))
     best = max(accuracy)
     ties = [t for t, a in zip(_GRID, accuracy) if a >= best - 1e-12]
     threshold = float(ties[len(ties) // 2])
@@ -145,7 +139,7 @@ def train_baseline(cases_table: str | os.PathLike[str], config: EarsConfig, out_
         "seed": config.seed,
         "ears": {"spacing_mm": config.spacing_mm, "hu_clip": list(config.hu_clip), "threshold_inner_folds": config.threshold_inner_folds},
     }
-    record = {"threshold": threshold, "grid": list(_GRID), "accuracy": accuracy, "tuned_on": tuned_on, "cases_scored": len(scored)}
+    record = {"threshold": threshold, "grid": list(_GRID), "accuracy": accuracy, "tuned_on": tuned_on}
     if inner_groups is not None:
         record["inner_groups"] = inner_groups
     with atomic_dir(out_dir, owned="manifest.json") as tmp:

@@ -9,7 +9,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -50,8 +50,10 @@ __all__ = [
     "heatmap_loss",
     "train_network",
     "inner_subject_groups",
+    "usable_inner_groups",
     "fit_case_prior",
     "out_of_fold_candidates",
+    "middle_of_best",
     "tune_thresholds",
     "fit",
     "mine_hard_negatives",
@@ -353,6 +355,23 @@ def inner_subject_groups(subjects: Sequence[str], folds: int) -> list[list[str]]
     return [ordered[i::count] for i in range(count)]
 
 
+def usable_inner_groups(cases: Sequence[TrainingCase], folds: int) -> tuple[list[list[str]] | None, str]:
+    """The inner subject groups for out-of-fold threshold tuning, or ``None`` and why not.
+
+    Inner folds need at least two training subjects, and every group's complement must
+    show an ear to learn from.
+    """
+    if folds < 2:
+        return None, "no inner folds (threshold_inner_folds: 0)"
+    groups = inner_subject_groups([c.subject for c in cases], folds)
+    if len(groups) < 2:
+        return None, "a single training subject, no inner folds"
+    for held_out in groups:
+        if not any(p is not None for c in cases if c.subject not in held_out for p in c.landmarks.values()):
+            return None, f"without subject(s) {', '.join(held_out)} no training case shows an ear"
+    return groups, ""
+
+
 def fit_case_prior(cases: Sequence[TrainingCase], config: EarsConfig) -> ShapePrior:
     """The shape prior of ``cases``' landmarks (lateral depths truncated by the scan left out)."""
     threshold = head_threshold(config.head_threshold_hu, config.hu_clip)
@@ -363,18 +382,21 @@ def fit_case_prior(cases: Sequence[TrainingCase], config: EarsConfig) -> ShapePr
 
 
 def out_of_fold_candidates(
-    cases: Sequence[TrainingCase], config: EarsConfig, progress: bool = True, run: ResumableRun | None = None
-) -> tuple[list[dict[str, list[Candidate]]], list[ShapePrior], list[list[str]]]:
+    cases: Sequence[TrainingCase],
+    groups: Sequence[Sequence[str]],
+    config: EarsConfig,
+    progress: bool = True,
+    run: ResumableRun | None = None,
+) -> tuple[list[dict[str, list[Candidate]]], list[ShapePrior]]:
     """Each case's candidates from an inner model that never saw its subject.
 
-    The training subjects are split into ``config.threshold_inner_folds`` groups; for each,
-    a network and a shape prior are fitted on the other groups exactly as the outer model
-    is, and the held-out group is decoded with them.
+    For each group of subjects (:func:`usable_inner_groups`), a network and a shape prior
+    are fitted on the other groups' cases exactly as the outer model is, and the group's
+    cases are decoded with them.
 
     Returns:
-        Candidates and the shape prior to judge them with, per case, and the subject groups.
+        Per case, its candidates and the shape prior to judge them with.
     """
-    groups = inner_subject_groups([c.subject for c in cases], config.threshold_inner_folds)
     candidates: list[dict[str, list[Candidate]]] = [{} for _ in cases]
     priors: list[ShapePrior] = [None] * len(cases)  # type: ignore[list-item]
     for number, held_out in enumerate(groups):
@@ -386,7 +408,33 @@ def out_of_fold_candidates(
             if case.subject in held_out:
                 candidates[index] = case_candidates(network, case.prep, config)[1]
                 priors[index] = prior
-    return candidates, priors, groups
+    return candidates, priors
+
+
+def middle_of_best(grid: Sequence[float], accuracies: Sequence[float], accuracy: Callable[[float], float]) -> float:
+    """The middle of the longest run of neighbouring grid thresholds with the best accuracy.
+
+    The midpoint of the run's two ends is taken when it scores the best accuracy too
+    (``accuracy`` is asked, since it may lie off the grid); otherwise the run's middle grid
+    value. A run, not all best thresholds: between two separate runs accuracy is worse.
+    """
+    pairs = sorted(zip(grid, accuracies))
+    best = max(a for _, a in pairs)
+    runs: list[list[float]] = []
+    previous_best = False
+    for tau, value in pairs:
+        is_best = value >= best - 1e-12
+        if is_best:
+            if previous_best:
+                runs[-1].append(tau)
+            else:
+                runs.append([tau])
+        previous_best = is_best
+    longest = max(runs, key=len)
+    midpoint = round((longest[0] + longest[-1]) / 2, 6)
+    if midpoint in longest or accuracy(midpoint) >= best - 1e-12:
+        return float(midpoint)
+    return float(longest[len(longest) // 2])
 
 
 def tune_thresholds(
@@ -399,10 +447,10 @@ def tune_thresholds(
     """Choose the presence threshold from training predictions, with and without the prior.
 
     An ear counts as right when presence agrees and, if present, the position is within
-    ``hard_negative_radius_mm``. Of the thresholds with the best per-ear accuracy, the
-    middle one is taken when the predictions are out-of-fold (the widest margin either
-    way); when they are the model's own training predictions, the one at the lower quarter,
-    since responses on unseen cases are weaker than on the training cases.
+    ``hard_negative_radius_mm``. When the predictions are out-of-fold, the middle of the
+    best-accuracy thresholds is taken (:func:`middle_of_best`: the widest margin either
+    way); when they are the model's own training predictions, the one at the lower quarter
+    of them, since responses on unseen cases are weaker than on the training cases.
 
     Args:
         candidates: per case, the candidates of each channel.
@@ -414,24 +462,28 @@ def tune_thresholds(
     Returns:
         ``{"threshold", "threshold_no_shape", "grid", "accuracy", "accuracy_no_shape", "tuned_on"}``.
     """
+    def accuracy(tau: float, use_prior: bool) -> float:
+        right = total = 0
+        for cands, truth, prior in zip(candidates, landmarks, priors):
+            decision = decide(cands, tau, prior if use_prior else None)
+            for side in EAR_SIDES:
+                total += 1
+                found = decision.ears[side]
+                if truth.get(side) is None:
+                    right += found is None
+                elif found is not None:
+                    right += float(np.linalg.norm(found.position - truth[side])) <= config.hard_negative_radius_mm
+        return right / max(total, 1)
+
     out: dict[str, Any] = {"grid": list(config.threshold_grid)}
     for key, use_prior in (("", True), ("_no_shape", False)):
-        accuracies = []
-        for tau in config.threshold_grid:
-            right = total = 0
-            for cands, truth, prior in zip(candidates, landmarks, priors):
-                decision = decide(cands, tau, prior if use_prior else None)
-                for side in EAR_SIDES:
-                    total += 1
-                    found = decision.ears[side]
-                    if truth.get(side) is None:
-                        right += found is None
-                    elif found is not None:
-                        right += float(np.linalg.norm(found.position - truth[side])) <= config.hard_negative_radius_mm
-            accuracies.append(right / max(total, 1))
-        best = max(accuracies)
-        ties = [t for t, a in zip(config.threshold_grid, accuracies) if a >= best - 1e-12]
-        tuned = float(np.median(ties)) if out_of_fold else float(ties[(len(ties) - 1) // 4])
+        accuracies = [accuracy(tau, use_prior) for tau in config.threshold_grid]
+        if out_of_fold:
+            tuned = middle_of_best(config.threshold_grid, accuracies, lambda tau: accuracy(tau, use_prior))
+        else:
+            best = max(accuracies)
+            ties = [t for t, a in zip(config.threshold_grid, accuracies) if a >= best - 1e-12]
+            tuned = float(ties[(len(ties) - 1) // 4])
         out[f"threshold{key}"] = float(config.threshold) if config.threshold is not None else round(tuned, 6)
         out[f"accuracy{key}"] = [round(a, 6) for a in accuracies]
     if config.threshold is not None:
@@ -467,15 +519,18 @@ def fit(cases: Sequence[TrainingCase], config: EarsConfig, progress: bool = True
     prior = fit_case_prior(cases, config)
     landmarks = [c.landmarks for c in cases]
     subjects = sorted({c.subject for c in cases})
-    if config.threshold is None and config.threshold_inner_folds >= 2 and len(subjects) >= 2:
-        candidates, priors, groups = out_of_fold_candidates(cases, config, progress, run)
+    groups, why_not = usable_inner_groups(cases, config.threshold_inner_folds) if config.threshold is None else (None, "")
+    if groups is not None:
+        candidates, priors = out_of_fold_candidates(cases, groups, config, progress, run)
         thresholds = tune_thresholds(candidates, landmarks, priors, config, out_of_fold=True)
         thresholds["inner_groups"] = groups
     else:
-        if config.threshold is None and config.threshold_inner_folds >= 2:
-            log.warning("one training subject: the threshold is tuned on the model's own training predictions")
+        if why_not and config.threshold_inner_folds >= 2:
+            log.warning("%s: the threshold is tuned on the model's own training predictions", why_not)
         candidates = [case_candidates(network, c.prep, config)[1] for c in cases]
         thresholds = tune_thresholds(candidates, landmarks, [prior] * len(cases), config, out_of_fold=False)
+        if why_not:
+            thresholds["tuned_on"] += f"; {why_not}"
     counts = {"two": 0, "one": 0, "none": 0}
     for c in cases:
         n = sum(p is not None for p in c.landmarks.values())

@@ -187,7 +187,7 @@ def _ears_section(ev: Evaluation, folds: Mapping[str, str]) -> str:
                     row.append(", ".join(fmt(t, 3) for t in thresholds))
                 rows.append(row)
             columns = [key, "cases", "detection acc.", "mean error (mm)"] + (["presence threshold"] if key == "fold" else [])
-            caption = f"{title} (variant {main})" + (": each fold's threshold was tuned on its training subjects only" if key == "fold" else "")
+            caption = f"{title} (variant {main})" + (": each fold's threshold comes from its training subjects only (or the config)" if key == "fold" else "")
             out += table(columns, rows, caption=caption)
     figs = []
     if errors:
