@@ -280,8 +280,9 @@ def test_missing_init_model_is_named_before_anything_runs(tmp_path):
     [
         ({"lv": {"depth": 10}}, "invalid config: lv.depth must be 6n+2 (8, 14, 20, ..., 56), got 10"),
         ({"cohort": {"source": "sheet"}}, "On instance['cohort']['sheet']"),
+        ({"ears": {"threshold_inner_folds": 1}}, "invalid config: ears config: threshold_inner_folds must be 0 (no inner folds) or at least 2"),
     ],
-    ids=["resnet_depth", "sheet_without_path"],
+    ids=["resnet_depth", "sheet_without_path", "one_inner_fold"],
 )
 def test_a_bad_setting_stops_the_dry_run_by_name(tmp_path, change, message):
     config = yaml.safe_load(_smoke_config(tmp_path).read_text())
