@@ -22,7 +22,7 @@ from medseg.ears.config import EarsConfig
 from medseg.ears.decode import find_peaks, refine_peak
 from medseg.ears.preprocess import Preprocessed, preprocess
 from medseg.ears.targets import EAR_SIDES
-from medseg.ears.train import _crop, load_training_cases, read_cases_table, usable_inner_groups
+from medseg.ears.train import _crop, inner_splits, load_training_cases, read_cases_table, usable_inner_groups
 from medseg.errors import MedsegError
 from medseg.io.atomic import atomic_dir, write_json
 from medseg.model_manifest import verify_manifest, write_manifest
@@ -98,11 +98,10 @@ def out_of_fold_matches(cases: list, groups: list[list[str]]) -> list[dict[str, 
         MedsegError: a group's complement shows no ear (see :func:`medseg.ears.train.usable_inner_groups`).
     """
     results: list[dict[str, tuple[float, np.ndarray] | None]] = [{} for _ in cases]
-    for held_out in groups:
-        templates = build_templates([c for c in cases if c.subject not in held_out])
-        for index, case in enumerate(cases):
-            if case.subject in held_out:
-                results[index] = match(case.prep, templates)
+    for inner_cases, held_out in inner_splits(cases, groups):
+        templates = build_templates(inner_cases)
+        for index in held_out:
+            results[index] = match(cases[index].prep, templates)
     return results
 
 

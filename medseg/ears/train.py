@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import itertools
 import json
 import logging
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,7 @@ __all__ = [
     "heatmap_loss",
     "train_network",
     "inner_subject_groups",
+    "inner_splits",
     "usable_inner_groups",
     "fit_case_prior",
     "out_of_fold_candidates",
@@ -355,6 +357,13 @@ def inner_subject_groups(subjects: Sequence[str], folds: int) -> list[list[str]]
     return [ordered[i::count] for i in range(count)]
 
 
+def inner_splits(cases: Sequence[Any], groups: Sequence[Sequence[str]]) -> Iterator[tuple[list[Any], list[int]]]:
+    """Per subject group: the cases of every other group (an inner model's training cases)
+    and the indices of the group's own cases, which that model must never see."""
+    for held_out in groups:
+        yield [c for c in cases if c.subject not in held_out], [i for i, c in enumerate(cases) if c.subject in held_out]
+
+
 def usable_inner_groups(cases: Sequence[TrainingCase], folds: int) -> tuple[list[list[str]] | None, str]:
     """The inner subject groups for out-of-fold threshold tuning, or ``None`` and why not.
 
@@ -366,8 +375,8 @@ def usable_inner_groups(cases: Sequence[TrainingCase], folds: int) -> tuple[list
     groups = inner_subject_groups([c.subject for c in cases], folds)
     if len(groups) < 2:
         return None, "a single training subject, no inner folds"
-    for held_out in groups:
-        if not any(p is not None for c in cases if c.subject not in held_out for p in c.landmarks.values()):
+    for held_out, (inner_cases, _) in zip(groups, inner_splits(cases, groups)):
+        if not any(p is not None for c in inner_cases for p in c.landmarks.values()):
             return None, f"without subject(s) {', '.join(held_out)} no training case shows an ear"
     return groups, ""
 
@@ -399,15 +408,13 @@ def out_of_fold_candidates(
     """
     candidates: list[dict[str, list[Candidate]]] = [{} for _ in cases]
     priors: list[ShapePrior] = [None] * len(cases)  # type: ignore[list-item]
-    for number, held_out in enumerate(groups):
-        inner_cases = [c for c in cases if c.subject not in held_out]
-        log.info("inner model %d of %d: subjects %s held out", number + 1, len(groups), ", ".join(held_out))
+    for number, (inner_cases, held_out) in enumerate(inner_splits(cases, groups)):
+        log.info("inner model %d of %d: subjects %s held out", number + 1, len(groups), ", ".join(groups[number]))
         network, _ = train_network(inner_cases, config, progress, run.child(f"inner{number}") if run is not None else None)
         prior = fit_case_prior(inner_cases, config)
-        for index, case in enumerate(cases):
-            if case.subject in held_out:
-                candidates[index] = case_candidates(network, case.prep, config)[1]
-                priors[index] = prior
+        for index in held_out:
+            candidates[index] = case_candidates(network, cases[index].prep, config)[1]
+            priors[index] = prior
     return candidates, priors
 
 
@@ -418,18 +425,12 @@ def middle_of_best(grid: Sequence[float], accuracies: Sequence[float], accuracy:
     (``accuracy`` is asked, since it may lie off the grid); otherwise the run's middle grid
     value. A run, not all best thresholds: between two separate runs accuracy is worse.
     """
-    pairs = sorted(zip(grid, accuracies))
-    best = max(a for _, a in pairs)
-    runs: list[list[float]] = []
-    previous_best = False
-    for tau, value in pairs:
-        is_best = value >= best - 1e-12
-        if is_best:
-            if previous_best:
-                runs[-1].append(tau)
-            else:
-                runs.append([tau])
-        previous_best = is_best
+    best = max(accuracies)
+    runs = [
+        [tau for tau, _ in run]
+        for is_best, run in itertools.groupby(sorted(zip(grid, accuracies)), key=lambda pair: pair[1] >= best - 1e-12)
+        if is_best
+    ]
     longest = max(runs, key=len)
     midpoint = round((longest[0] + longest[-1]) / 2, 6)
     if midpoint in longest or accuracy(midpoint) >= best - 1e-12:
@@ -498,9 +499,9 @@ def tune_thresholds(
 def fit(cases: Sequence[TrainingCase], config: EarsConfig, progress: bool = True, run: ResumableRun | None = None) -> TrainedEars:
     """Train the network, learn the shape prior and tune the threshold on ``cases``.
 
-    With ``config.threshold_inner_folds`` of 2 or more (and at least two subjects), the
-    threshold is tuned on out-of-fold predictions of inner models (:func:`out_of_fold_candidates`),
-    which costs one more training per inner fold; otherwise on the model's own predictions.
+    Where inner folds can be used (:func:`usable_inner_groups`), the threshold is tuned on
+    out-of-fold predictions of inner models (:func:`out_of_fold_candidates`), which costs one
+    more training per inner fold; otherwise on the model's own predictions.
 
     Args:
         cases: the training cases.
